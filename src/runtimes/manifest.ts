@@ -1,0 +1,50 @@
+/**
+ * The shape of a runtime manifest (src/runtimes/manifests/NAME.json): everything polyrun knows about one
+ * language is data in that file, nothing about a language is code elsewhere.
+ *
+ * argv placeholders, expanded by `expandArgv` (never through a shell):
+ *   {entry}     the entry file's name (the first file)
+ *   {stem}      the entry file's name without its extension
+ *   {files}     every file name, each its own argument
+ *   {sources}   every file whose extension is one of `extensions`, each its own argument
+ *   {mainClass} the class name found by `entry.classPattern` in the entry file (e.g. Java)
+ *   {args}      the request's program arguments, each its own argument (run only)
+ */
+import type { PartialLimitTable } from '../limits/limits.js';
+
+export interface RuntimeManifest {
+  name: string;
+  aliases: string[];
+  /** File extensions, with the dot; the first is used to name an unnamed entry file. */
+  extensions: string[];
+  /** Installed by `scripts/setup` without `--all`. */
+  core: boolean;
+  /** What `scripts/setup` installs for this runtime. */
+  packages: { apt?: string[]; npm?: string[] };
+  /** How to read the toolchain's version on the host: run argv, match pattern (group 1) on stdout+stderr. */
+  version: { argv: string[]; pattern: string };
+  entry?: {
+    /** Name of the entry file when the request gives none, e.g. "main.py". */
+    defaultName?: string;
+    /** Regex with one group; its match in the entry file is {mainClass}. */
+    classPattern?: string;
+    /** Rename the entry file to this template (e.g. "{mainClass}.java") when classPattern matches. */
+    renameTo?: string;
+  };
+  compile?: {
+    argv: string[];
+    /** Files (relative to the working dir) the run stage needs from the compile stage: what the cache keeps. */
+    outputs: string[];
+  };
+  run: { argv: string[] };
+  env?: Record<string, string>;
+  /** Extra host paths bind-mounted read-only at the same place inside the sandbox (besides /usr). */
+  mounts?: string[];
+  /** Default limit overrides for this runtime. */
+  limits?: PartialLimitTable;
+  selfTest: {
+    files: { name: string; content: string }[];
+    stdin?: string;
+    expectStdout: string;
+  };
+}
