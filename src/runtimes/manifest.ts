@@ -9,31 +9,48 @@
  *   {sources}   every file whose extension is one of `extensions`, each its own argument
  *   {mainClass} the class name found by `entry.classPattern` in the entry file (e.g. Java)
  *   {args}      the request's program arguments, each its own argument (run only)
+ * {files}, {sources} and {args} must be a whole argv element; the others may sit inside one ("-out:{stem}.exe").
+ * The expansion lives in src/runtimes/plan.ts (`planExecution`); src/runtimes/registry.ts rejects unknown
+ * placeholders when it loads a manifest.
  */
 import type { PartialLimitTable } from '../limits/limits.js';
 
 export interface RuntimeManifest {
   name: string;
+  /** Free text: why the manifest looks the way it does (JSON has no comments). Ignored by code. */
+  notes?: string;
   aliases: string[];
   /** File extensions, with the dot; the first is used to name an unnamed entry file. */
   extensions: string[];
   /** Installed by `scripts/setup` without `--all`. */
   core: boolean;
-  /** What `scripts/setup` installs for this runtime. */
+  /**
+   * What `scripts/setup` installs for this runtime. npm packages go to /usr/local/lib/polyrun/node_modules
+   * (under /usr, so every sandbox sees them read-only), e.g. type definitions a compiler needs.
+   */
   packages: { apt?: string[]; npm?: string[] };
   /** How to read the toolchain's version on the host: run argv, match pattern (group 1) on stdout+stderr. */
   version: { argv: string[]; pattern: string };
   entry?: {
     /** Name of the entry file when the request gives none, e.g. "main.py". */
     defaultName?: string;
-    /** Regex with one group; its match in the entry file is {mainClass}. */
+    /**
+     * Regex (JavaScript syntax, multiline flag) searched in the entry file; the first capture group that
+     * matched is {mainClass}, so alternatives can express a preference (a public class, else any class).
+     * When nothing matches, {mainClass} is the entry file's stem and the file keeps its name.
+     */
     classPattern?: string;
     /** Rename the entry file to this template (e.g. "{mainClass}.java") when classPattern matches. */
     renameTo?: string;
   };
   compile?: {
     argv: string[];
-    /** Files (relative to the working dir) the run stage needs from the compile stage: what the cache keeps. */
+    /**
+     * Files (relative to the working dir) the run stage needs from the compile stage: what the cache keeps.
+     * Entries may use {entry}, {stem} and {mainClass}, and `*` as a wildcard inside one path segment
+     * ("*.class": javac writes one file per class, inner classes included); `matchOutputs` in plan.ts
+     * resolves them against the working dir's listing.
+     */
     outputs: string[];
   };
   run: { argv: string[] };
