@@ -1,0 +1,145 @@
+/**
+ * SandboxHost: what every sandbox of one service process shares: the OCI runtime and its state dir, the
+ * prepared read-only root, the cgroup layout, the seccomp object (read once), and the instance's own dirs.
+ *
+ * Layout under the state dir (default /run/polyrun, root-only except the rootfs, which the sandbox's
+ * mapped uids must be able to traverse):
+ *   rootfs-<hash>/            prepared root, shared by all instances with the same content
+ *   instances/<pid>-<rand>/   one service process: runc/ (runtime state), bundles/<id>/config.json
+ * cgroups: <own cgroup>/polyrun/<instance>/<sandbox id> in every hierarchy.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { chmod, mkdir, readdir, rm, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { detectCgroupLayout, hierarchyBases, type CgroupLayout } from './cgroups.js';
+import { OciRuntime } from './oci.js';
+import { prepareRootfs } from './rootfs.js';
+import { loadSeccompPolicy, toOciSeccomp, type OciSeccomp } from './seccomp.js';
+
+export interface SandboxHostConfig {
+  stateDir: string;
+  ociRuntime: string;
+  initBinary: string;
+  /** Host uid/gid that container root maps to; the range must not hold real users. */
+  hostIdBase: number;
+  idRange: number;
+  sandboxUid: number;
+  network: boolean;
+  /** Extra read-only mounts (the union of the runtimes' declared mounts). */
+  mounts: string[];
+}
+
+export const DEFAULT_HOST_CONFIG: Omit<SandboxHostConfig, 'initBinary'> = {
+  stateDir: '/run/polyrun',
+  ociRuntime: 'runc',
+  hostIdBase: 200_000,
+  idRange: 65_536,
+  sandboxUid: 1000,
+  network: false,
+  mounts: [],
+};
+
+export class SandboxHost {
+  readonly instanceId: string;
+  readonly instanceDir: string;
+  readonly bundlesDir: string;
+  readonly cgroupParent: string;
+  readonly runtime: OciRuntime;
+  readonly seccomp: OciSeccomp;
+  readonly readOnlyMounts: string[];
+
+  private constructor(
+    readonly config: SandboxHostConfig,
+    readonly layout: CgroupLayout,
+    readonly rootfs: string,
+  ) {
+    this.instanceId = `${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.instanceDir = join(config.stateDir, 'instances', this.instanceId);
+    this.bundlesDir = join(this.instanceDir, 'bundles');
+    this.cgroupParent = join('polyrun', this.instanceId);
+    this.runtime = new OciRuntime(config.ociRuntime, join(this.instanceDir, 'runc'));
+    this.seccomp = toOciSeccomp(loadSeccompPolicy(), config.network);
+    this.readOnlyMounts = config.mounts.filter((m) => existsSync(m));
+  }
+
+  static async create(config: SandboxHostConfig): Promise<SandboxHost> {
+    if (!existsSync(config.initBinary)) {
+      throw new Error(`sandbox init agent not built at ${config.initBinary}: run scripts/setup`);
+    }
+    await mkdir(config.stateDir, { recursive: true });
+    // The sandbox's mapped uids must traverse the state dir to reach the rootfs.
+    await chmod(config.stateDir, 0o711);
+    await mkdir(join(config.stateDir, 'instances'), { recursive: true, mode: 0o700 });
+    const layout = detectCgroupLayout();
+    const mounts = config.mounts.filter((m) => existsSync(m));
+    const rootfs = await prepareRootfs(config.stateDir, {
+      initBinary: config.initBinary,
+      mounts,
+      sandboxUid: config.sandboxUid,
+    });
+    const host = new SandboxHost(config, layout, rootfs);
+    await sweepStaleInstances(config);
+    await mkdir(host.bundlesDir, { recursive: true, mode: 0o700 });
+    return host;
+  }
+
+  /** Remove everything this instance left: containers, cgroups, bundles. */
+  async cleanup(): Promise<void> {
+    await removeInstance(this.config, this.instanceId);
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Start-up sweep: an instance whose process is gone (crashed, killed) leaves containers, cgroups and
+ * bundles behind; remove them. Live instances (other services, parallel test workers) are left alone.
+ */
+export async function sweepStaleInstances(config: SandboxHostConfig): Promise<string[]> {
+  const dir = join(config.stateDir, 'instances');
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const swept: string[] = [];
+  for (const name of names) {
+    const pid = Number(name.split('-')[0]);
+    if (Number.isInteger(pid) && pid > 0 && pidAlive(pid) && pid !== process.pid) continue;
+    if (pid === process.pid) continue;
+    await removeInstance(config, name);
+    swept.push(name);
+  }
+  return swept;
+}
+
+async function removeInstance(config: SandboxHostConfig, instanceId: string): Promise<void> {
+  const instanceDir = join(config.stateDir, 'instances', instanceId);
+  const runtime = new OciRuntime(config.ociRuntime, join(instanceDir, 'runc'));
+  if (existsSync(join(instanceDir, 'runc'))) {
+    const ids = await runtime.list().catch(() => [] as string[]);
+    await Promise.all(ids.map((id) => runtime.delete(id).catch(() => undefined)));
+  }
+  await rm(instanceDir, { recursive: true, force: true });
+  for (const base of hierarchyBases()) {
+    const parent = join(base, 'polyrun', instanceId);
+    if (!isDir(parent)) continue;
+    // Container cgroups the runtime could not remove (it was killed mid-way) are empty dirs by now.
+    for (const child of await readdir(parent).catch(() => [] as string[])) {
+      if (isDir(join(parent, child))) await rmdir(join(parent, child)).catch(() => undefined);
+    }
+    await rmdir(parent).catch(() => undefined);
+  }
+}
+
+function isDir(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}

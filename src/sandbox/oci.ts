@@ -1,0 +1,62 @@
+/**
+ * The OCI runtime CLI (runc by default; crun and runsc speak the same commands). Every call is an argv
+ * array through execFile/spawn: nothing from a request ever reaches a shell.
+ */
+import { execFile, spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+
+export type SandboxProcess = ChildProcessByStdio<Writable, Readable, Readable>;
+
+export class OciRuntime {
+  constructor(
+    readonly binary: string,
+    /** The runtime's state dir (its --root), one per service instance. */
+    readonly stateRoot: string,
+  ) {}
+
+  private args(...rest: string[]): string[] {
+    return ['--root', this.stateRoot, ...rest];
+  }
+
+  /**
+   * Create and start a container and stay its parent (`run` in the foreground): the container's first
+   * process gets the returned stdio pipes (fd 0 and fd 1 carry polyrun-init's frames; the runtime's own
+   * error messages arrive on stderr). When the container's first process exits, the runtime removes the
+   * container and its cgroup and exits too. Foreground, not --detach, because Node destroys a child's
+   * stdin the moment the child exits, which would cut the channel to a detached container.
+   */
+  run(id: string, bundle: string): SandboxProcess {
+    return spawn(this.binary, this.args('run', '--bundle', bundle, id), {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+  }
+
+  kill(id: string, signal = 'KILL'): Promise<void> {
+    return this.exec(['kill', id, signal]).then(() => undefined);
+  }
+
+  delete(id: string): Promise<void> {
+    return this.exec(['delete', '--force', id]).then(() => undefined);
+  }
+
+  async list(): Promise<string[]> {
+    const out = await this.exec(['list', '--quiet']);
+    return out.split('\n').filter(Boolean);
+  }
+
+  async version(): Promise<string> {
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(this.binary, ['--version'], { timeout: 10_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    );
+    return out.split('\n')[0] ?? '';
+  }
+
+  private exec(rest: string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile(this.binary, this.args(...rest), { timeout: 30_000 }, (err, stdout, stderr) => {
+        if (err) reject(new Error(`${this.binary} ${rest[0]} failed: ${String(stderr).trim() || err.message}`));
+        else resolve(String(stdout));
+      });
+    });
+  }
+}

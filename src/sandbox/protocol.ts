@@ -1,0 +1,114 @@
+/**
+ * The frame protocol between the host and polyrun-init (see init/polyrun-init.c for the full description).
+ * Pure encoding and an incremental decoder; no I/O.
+ */
+
+export const FRAME = {
+  file: 'F',
+  stdin: 'I',
+  run: 'R',
+  get: 'G',
+  hello: 'H',
+  stdout: 'O',
+  stderr: 'E',
+  exit: 'X',
+  data: 'D',
+  error: 'N',
+} as const;
+
+export interface Frame {
+  type: string;
+  payload: Buffer;
+}
+
+const HEADER = 5;
+
+export function encodeFrame(type: string, payload: Buffer = Buffer.alloc(0)): Buffer {
+  const header = Buffer.alloc(HEADER);
+  header.write(type, 0, 'latin1');
+  header.writeUInt32BE(payload.length, 1);
+  return Buffer.concat([header, payload]);
+}
+
+export function encodeFile(name: string, content: Buffer, mode: number): Buffer {
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(mode & 0o777, 0);
+  return encodeFrame(FRAME.file, Buffer.concat([head, Buffer.from(name + '\0', 'utf8'), content]));
+}
+
+export interface RunCommand {
+  argv: string[];
+  env: Record<string, string>;
+  cwd: string;
+  /** RLIMIT_CPU backstop in seconds (0 = leave). The real CPU limit is enforced from the cgroup. */
+  cpuSeconds: number;
+  openFiles: number;
+  fileSizeBytes: number;
+  stackBytes: number;
+}
+
+export function encodeRun(cmd: RunCommand): Buffer {
+  const env = Object.entries(cmd.env).map(([k, v]) => `${k}=${v}`);
+  const fields = [
+    String(cmd.cpuSeconds),
+    String(cmd.openFiles),
+    String(cmd.fileSizeBytes),
+    String(cmd.stackBytes),
+    String(cmd.argv.length),
+    ...cmd.argv,
+    String(env.length),
+    ...env,
+    cmd.cwd,
+  ];
+  for (const f of fields) {
+    if (f.includes('\0')) throw new Error('NUL byte in a command field');
+  }
+  return encodeFrame(FRAME.run, Buffer.from(fields.map((f) => f + '\0').join(''), 'utf8'));
+}
+
+/** Parse an 'X' payload: "code\0signal\0", -1 meaning not applicable. */
+export function decodeExit(payload: Buffer): { exitCode: number | null; signal: number | null } {
+  const [code, signal] = payload.toString('latin1').split('\0');
+  const exitCode = Number(code);
+  const sig = Number(signal);
+  return { exitCode: exitCode >= 0 ? exitCode : null, signal: sig >= 0 ? sig : null };
+}
+
+/** Parse a 'D' payload of a file answer: u32 mode then content. */
+export function decodeFileData(payload: Buffer): { mode: number; content: Buffer } {
+  return { mode: payload.readUInt32BE(0), content: payload.subarray(4) };
+}
+
+/** Incremental frame decoder: feed chunks, get whole frames. */
+export class FrameDecoder {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Bytes needed before the next frame is whole; avoids re-concatenating while a large frame streams in. */
+  private needed = HEADER;
+
+  push(chunk: Buffer): Frame[] {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    const frames: Frame[] = [];
+    if (this.pendingBytes < this.needed) return frames;
+    let buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+    let offset = 0;
+    while (buf.length - offset >= HEADER) {
+      const len = buf.readUInt32BE(offset + 1);
+      if (buf.length - offset < HEADER + len) {
+        this.needed = HEADER + len;
+        break;
+      }
+      frames.push({
+        type: String.fromCharCode(buf[offset]!),
+        payload: buf.subarray(offset + HEADER, offset + HEADER + len),
+      });
+      offset += HEADER + len;
+    }
+    buf = buf.subarray(offset);
+    if (buf.length < HEADER) this.needed = HEADER;
+    this.pending = buf.length ? [buf] : [];
+    this.pendingBytes = buf.length;
+    return frames;
+  }
+}
