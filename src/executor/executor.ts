@@ -1,0 +1,296 @@
+/**
+ * The executor: request -> validated plan -> sandbox stages -> result contract.
+ *
+ * It owns one SandboxHost (the OCI runtime, the prepared root, the cgroup layout), the detected runtimes,
+ * and the sandbox source (cold start per execution, or the warm pool when enabled). Sandboxes are destroyed
+ * after every execution, off the caller's path; `settle()` waits for those removals (tests use it to check
+ * the host is clean) and `close()` waits and removes everything the instance made.
+ */
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PolyrunError } from '../contract/errors.js';
+import type { ExecutionRequest } from '../contract/request.js';
+import type { ExecutionResult, StageResult } from '../contract/result.js';
+import {
+  DEFAULT_BOUNDS,
+  DEFAULT_LIMITS,
+  MAX_LIMITS,
+  describeViolation,
+  overlay,
+  resolveLimits,
+  type LimitTable,
+  type RequestBounds,
+  type StageLimits,
+} from '../limits/limits.js';
+import { executionStatus, stageStatus } from '../limits/status.js';
+import { detectRuntimes, type AvailableRuntime, type UnavailableRuntime } from '../runtimes/detect.js';
+import type { RuntimeManifest } from '../runtimes/manifest.js';
+import { planExecution, type ExecutionPlan } from '../runtimes/plan.js';
+import { findManifest, loadManifests } from '../runtimes/registry.js';
+import { DEFAULT_HOST_CONFIG, SandboxHost, type SandboxHostConfig } from '../sandbox/host.js';
+import { Sandbox, type SandboxShape, type StageOutcome } from '../sandbox/sandbox.js';
+import type { ExecuteOptions, Executor, RuntimeInfo } from './types.js';
+import { validateRequestShape } from './validate.js';
+
+const PROJECT_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []));
+
+export interface ExecutorOptions {
+  /** Sandbox state (runtime state, bundles, prepared root). Default /run/polyrun. */
+  stateDir?: string;
+  /** Persistent data (runtime detection cache, compile cache). Default ./data. */
+  dataDir?: string;
+  ociRuntime?: string;
+  initBinary?: string;
+  manifestsDir?: string;
+  /** Only consider these runtimes (names); default all manifests. */
+  languages?: string[];
+  bounds?: Partial<RequestBounds>;
+  defaults?: LimitTable;
+  maxLimits?: LimitTable;
+  network?: boolean;
+  /** Skip the self-test cache (always re-run self-tests). */
+  freshDetection?: boolean;
+  log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+}
+
+interface LoadedRuntime {
+  manifest: RuntimeManifest;
+  info: RuntimeInfo;
+}
+
+export class SandboxExecutor implements Executor {
+  private loaded: LoadedRuntime[] = [];
+  unavailable: UnavailableRuntime[] = [];
+  private readonly pendingCleanups = new Set<Promise<void>>();
+  private closed = false;
+
+  private constructor(
+    readonly host: SandboxHost,
+    private readonly manifests: RuntimeManifest[],
+    private readonly bounds: RequestBounds,
+    private readonly defaults: LimitTable,
+    private readonly maxLimits: LimitTable,
+    private readonly log: NonNullable<ExecutorOptions['log']>,
+  ) {}
+
+  static async create(opts: ExecutorOptions = {}): Promise<SandboxExecutor> {
+    const all = await loadManifests(opts.manifestsDir);
+    const manifests = opts.languages ? all.filter((m) => opts.languages!.includes(m.name)) : all;
+    const hostConfig: SandboxHostConfig = {
+      ...DEFAULT_HOST_CONFIG,
+      stateDir: opts.stateDir ?? process.env.POLYRUN_STATE_DIR ?? DEFAULT_HOST_CONFIG.stateDir,
+      ociRuntime: opts.ociRuntime ?? process.env.POLYRUN_OCI_RUNTIME ?? DEFAULT_HOST_CONFIG.ociRuntime,
+      initBinary: opts.initBinary ?? join(PROJECT_ROOT, 'build', 'polyrun-init'),
+      network: opts.network ?? false,
+      mounts: [...new Set(manifests.flatMap((m) => m.mounts ?? []))],
+    };
+    const host = await SandboxHost.create(hostConfig);
+    const executor = new SandboxExecutor(
+      host,
+      manifests,
+      { ...DEFAULT_BOUNDS, ...opts.bounds },
+      opts.defaults ?? DEFAULT_LIMITS,
+      opts.maxLimits ?? MAX_LIMITS,
+      opts.log ?? (() => undefined),
+    );
+    const dataDir = opts.dataDir ?? process.env.POLYRUN_DATA_DIR ?? 'data';
+    await executor.detect(opts.freshDetection ? undefined : join(dataDir, 'runtimes-cache.json'));
+    return executor;
+  }
+
+  private async detect(cacheFile?: string): Promise<void> {
+    const result = await detectRuntimes({
+      manifests: this.manifests,
+      cacheFile,
+      selfTest: async (manifest, version) => {
+        const result = await this.executeManifest(manifest, version, {
+          language: manifest.name,
+          files: manifest.selfTest.files.map((f) => ({ name: f.name, content: Buffer.from(f.content, 'utf8') })),
+          stdin: manifest.selfTest.stdin,
+        });
+        const stdout = result.run?.stdout ?? '';
+        const ok = result.status === 'ok' && stdout === manifest.selfTest.expectStdout;
+        return {
+          ok,
+          detail: ok
+            ? 'ok'
+            : `status ${result.status}; stdout ${JSON.stringify(stdout.slice(0, 200))}; stderr ${JSON.stringify(
+                (result.compile?.stderr || result.run?.stderr || '').slice(0, 300),
+              )}`,
+        };
+      },
+    });
+    this.loaded = result.available.map((a) => ({ manifest: a.manifest, info: this.describe(a) }));
+    this.unavailable = result.unavailable;
+    for (const u of result.unavailable) this.log('warn', `runtime ${u.name} unavailable: ${u.reason}`);
+  }
+
+  private describe(a: AvailableRuntime): RuntimeInfo {
+    const defaults = overlay(this.defaults, a.manifest.limits);
+    return {
+      name: a.manifest.name,
+      version: a.version,
+      aliases: a.manifest.aliases,
+      extensions: a.manifest.extensions,
+      compiled: a.manifest.compile !== undefined,
+      limits: { defaults, maximum: this.maxLimits },
+    };
+  }
+
+  runtimes(): RuntimeInfo[] {
+    return this.loaded.map((r) => r.info);
+  }
+
+  findRuntime(language: string, version?: string): RuntimeInfo | undefined {
+    return this.findLoaded(language, version)?.info;
+  }
+
+  private findLoaded(language: string, version?: string): LoadedRuntime | undefined {
+    const manifest = findManifest(
+      this.loaded.map((r) => r.manifest),
+      language,
+    );
+    const runtime = this.loaded.find((r) => r.manifest === manifest);
+    if (!runtime) return undefined;
+    return versionMatches(runtime.info.version, version) ? runtime : undefined;
+  }
+
+  async execute(request: ExecutionRequest, options: ExecuteOptions = {}): Promise<ExecutionResult> {
+    if (this.closed) throw new PolyrunError('SHUTTING_DOWN', 'the executor is shutting down');
+    const runtime = this.findLoaded(request.language, request.version);
+    if (!runtime) {
+      const known = this.loaded.map((r) => `${r.info.name} ${r.info.version}`).join(', ');
+      const what = request.version ? `${request.language} ${request.version}` : request.language;
+      throw new PolyrunError('UNKNOWN_LANGUAGE', `unknown language "${what}"; known: ${known}`, {
+        known: this.loaded.map((r) => ({ language: r.info.name, version: r.info.version, aliases: r.info.aliases })),
+      });
+    }
+    return this.executeManifest(runtime.manifest, runtime.info.version, request, options);
+  }
+
+  private async executeManifest(
+    manifest: RuntimeManifest,
+    version: string,
+    request: ExecutionRequest,
+    options: ExecuteOptions = {},
+  ): Promise<ExecutionResult> {
+    validateRequestShape(request, this.bounds);
+    const resolution = resolveLimits({
+      defaults: this.defaults,
+      runtime: manifest.limits,
+      request: { compile: request.compileLimits, run: request.limits },
+      maximum: options.maxLimits ?? this.maxLimits,
+    });
+    if (!resolution.ok) {
+      throw new PolyrunError('LIMIT_EXCEEDS_MAXIMUM', resolution.violations.map(describeViolation).join('; '), {
+        violations: resolution.violations,
+      });
+    }
+    const limits = resolution.limits;
+    const plan = planExecution(manifest, request.files, request.args ?? []);
+    const stdin = typeof request.stdin === 'string' ? Buffer.from(request.stdin, 'utf8') : (request.stdin ?? Buffer.alloc(0));
+    options.onStart?.();
+
+    const base = { language: manifest.name, version };
+    let sandbox: Sandbox | undefined;
+    try {
+      sandbox = await Sandbox.start(this.host, this.shapeFor(limits));
+      await sandbox.putFiles(plan.files);
+      return { ...base, ...(await this.runStages(sandbox, plan, limits, stdin, options.signal)) };
+    } catch (err) {
+      this.log('error', 'sandbox failure', { language: manifest.name, error: (err as Error).message });
+      return { ...base, status: 'internal_error', compile: null, run: internalErrorStage((err as Error).message) };
+    } finally {
+      if (sandbox) this.track(sandbox.destroy());
+    }
+  }
+
+  private async runStages(
+    sandbox: Sandbox,
+    plan: ExecutionPlan,
+    limits: LimitTable,
+    stdin: Buffer,
+    signal?: AbortSignal,
+  ): Promise<Pick<ExecutionResult, 'status' | 'compile' | 'run'>> {
+    let compile: StageResult | null = null;
+    if (plan.compile) {
+      compile = toStageResult(await sandbox.runStage({ ...plan.compile, limits: limits.compile }, signal));
+      if (compile.status !== 'ok') return { status: executionStatus(compile, null), compile, run: null };
+    }
+    const run = toStageResult(await sandbox.runStage({ ...plan.run, limits: limits.run, stdin }, signal));
+    return { status: executionStatus(compile, run), compile, run };
+  }
+
+  /** One sandbox serves both stages, so it is sized for the larger of each bound. */
+  private shapeFor(limits: LimitTable): SandboxShape {
+    const max = (f: keyof StageLimits) => Math.max(limits.compile[f], limits.run[f]);
+    return {
+      memoryBytes: max('memoryBytes'),
+      processes: max('processes'),
+      openFiles: max('openFiles'),
+      fileSizeBytes: max('fileSizeBytes'),
+      workDirBytes: this.bounds.boxBytes,
+      tmpBytes: this.bounds.tmpBytes,
+    };
+  }
+
+  private track(cleanup: Promise<void>): void {
+    const tracked = cleanup.catch((err: Error) => this.log('error', 'sandbox cleanup failed', { error: err.message }));
+    this.pendingCleanups.add(tracked);
+    void tracked.finally(() => this.pendingCleanups.delete(tracked));
+  }
+
+  /** Wait until every finished sandbox has been removed. */
+  async settle(): Promise<void> {
+    while (this.pendingCleanups.size > 0) await Promise.all([...this.pendingCleanups]);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.settle();
+    await this.host.cleanup();
+  }
+}
+
+export async function createExecutor(opts: ExecutorOptions = {}): Promise<SandboxExecutor> {
+  return SandboxExecutor.create(opts);
+}
+
+/** "*", undefined, an exact version, or a prefix selector like "3", "3.x", "3.11.x". */
+export function versionMatches(version: string, selector?: string): boolean {
+  if (!selector || selector === '*' || selector === 'latest') return true;
+  const wanted = selector.replace(/(\.(x|\*))+$/i, '').split('.');
+  const have = version.split('.');
+  return wanted.every((part, i) => have[i] === part);
+}
+
+export function toStageResult(o: StageOutcome): StageResult {
+  return {
+    status: stageStatus(o),
+    exitCode: o.exitCode,
+    signal: o.signal,
+    stdout: o.stdout.toString('utf8'),
+    stderr: o.stderr.toString('utf8'),
+    stdoutTruncated: o.stdoutTruncated,
+    stderrTruncated: o.stderrTruncated,
+    cpuTimeMs: o.cpuTimeMs,
+    wallTimeMs: o.wallTimeMs,
+    memoryBytes: o.memoryBytes,
+    output: o.output.toString('utf8'),
+  };
+}
+
+function internalErrorStage(message: string): StageResult {
+  return {
+    status: 'internal_error',
+    exitCode: null,
+    signal: null,
+    stdout: '',
+    stderr: `polyrun: ${message}`,
+    stdoutTruncated: false,
+    stderrTruncated: false,
+    cpuTimeMs: 0,
+    wallTimeMs: 0,
+    memoryBytes: 0,
+  };
+}
