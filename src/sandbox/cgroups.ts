@@ -112,7 +112,7 @@ export class SandboxCgroup {
 
   async peakMemoryBytes(): Promise<number> {
     const name = this.layout.mode === 'v1' ? 'memory.max_usage_in_bytes' : 'memory.peak';
-    return Number(await readText(this.file('memory', name)).catch(() => '0'));
+    return Number(await readText(this.file('memory', name)));
   }
 
   /** Reset the peak so the next stage measures its own. */
