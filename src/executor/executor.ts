@@ -145,6 +145,13 @@ export class SandboxExecutor implements Executor {
     return this.findLoaded(language, version)?.info;
   }
 
+  /** The self-test program of a runtime, as request files (doctor runs it). */
+  selfTestFiles(language: string): { name: string; content: Buffer }[] {
+    const runtime = this.findLoaded(language);
+    if (!runtime) return [];
+    return runtime.manifest.selfTest.files.map((f) => ({ name: f.name, content: Buffer.from(f.content, 'utf8') }));
+  }
+
   private findLoaded(language: string, version?: string): LoadedRuntime | undefined {
     const manifest = findManifest(
       this.loaded.map((r) => r.manifest),

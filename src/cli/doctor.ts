@@ -1,0 +1,136 @@
+/**
+ * `polyrun doctor`: checks what the sandbox needs from this host, each check with a plain fix, and ends
+ * with a real sandbox run. Exit 1 when a required check fails.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { detectCgroupLayout } from '../sandbox/cgroups.js';
+import { createExecutor } from '../executor/executor.js';
+import { parse } from './args.js';
+
+interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+  /** A failed optional check is a warning, not a failure. */
+  optional?: boolean;
+}
+
+function readOr(path: string, fallback: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return fallback;
+  }
+}
+
+function version(binary: string): Promise<string | null> {
+  return new Promise((resolve) =>
+    execFile(binary, ['--version'], { timeout: 10_000 }, (err, stdout) => resolve(err ? null : stdout.split('\n')[0]!)),
+  );
+}
+
+export async function hostChecks(ociRuntime: string): Promise<Check[]> {
+  const checks: Check[] = [];
+  const isRoot = process.getuid?.() === 0;
+  checks.push({
+    name: 'running as root',
+    ok: isRoot,
+    detail: isRoot ? 'uid 0' : `uid ${process.getuid?.()}`,
+    fix: 'run polyrun as root: it starts containers with a user namespace and writes cgroup limits',
+  });
+  const userns = Number(readOr('/proc/sys/user/max_user_namespaces', '0'));
+  checks.push({
+    name: 'user namespaces',
+    ok: userns > 0,
+    detail: `max_user_namespaces = ${userns}`,
+    fix: 'sysctl -w user.max_user_namespaces=15000',
+  });
+  const seccomp = existsSync('/proc/sys/kernel/seccomp/actions_avail');
+  checks.push({
+    name: 'seccomp filters',
+    ok: seccomp,
+    detail: seccomp ? readOr('/proc/sys/kernel/seccomp/actions_avail', '') : 'kernel reports no seccomp support',
+    fix: 'use a kernel built with CONFIG_SECCOMP_FILTER',
+  });
+  try {
+    const layout = detectCgroupLayout();
+    const needed = ['memory', 'pids', 'cpuacct', 'cpu'];
+    const missing =
+      layout.mode === 'v1'
+        ? needed.filter((c) => !layout.base[c])
+        : ['memory', 'pids', 'cpu'].filter(
+            (c) => !readOr(join(layout.base['']!, 'cgroup.controllers'), '').split(' ').includes(c),
+          );
+    checks.push({
+      name: `cgroup ${layout.mode} controllers`,
+      ok: missing.length === 0,
+      detail: missing.length ? `missing: ${missing.join(', ')}` : (layout.mode === 'v1' ? needed : ['memory', 'pids', 'cpu']).join(', '),
+      fix: 'mount the missing cgroup controllers (or boot with systemd.unified_cgroup_hierarchy=1)',
+    });
+  } catch (err) {
+    checks.push({ name: 'cgroups', ok: false, detail: (err as Error).message, fix: 'mount cgroupfs at /sys/fs/cgroup' });
+  }
+  const runtimeVersion = await version(ociRuntime);
+  checks.push({
+    name: `OCI runtime ${ociRuntime}`,
+    ok: runtimeVersion !== null,
+    detail: runtimeVersion ?? 'not found',
+    fix: `apt-get install ${ociRuntime} (or run scripts/setup)`,
+  });
+  for (const other of ['crun', 'runsc'].filter((r) => r !== ociRuntime)) {
+    const v = await version(other);
+    checks.push({
+      name: `alternative runtime ${other}`,
+      ok: v !== null,
+      detail: v ?? 'not installed',
+      optional: true,
+    });
+  }
+  return checks;
+}
+
+export async function doctorCommand(args: string[]): Promise<number> {
+  parse(args, {});
+  const ociRuntime = process.env.POLYRUN_OCI_RUNTIME ?? 'runc';
+  const checks = await hostChecks(ociRuntime);
+  const required = checks.filter((c) => !c.optional);
+  if (required.every((c) => c.ok)) {
+    const started = performance.now();
+    try {
+      const executor = await createExecutor({ ociRuntime });
+      const runtimes = executor.runtimes();
+      const bash = runtimes.find((r) => r.name === 'bash') ?? runtimes[0];
+      let sandboxOk = false;
+      let detail = 'no runtime passed its self-test';
+      if (bash) {
+        const result = await executor.execute({ language: bash.name, files: executor.selfTestFiles(bash.name) });
+        sandboxOk = result.status === 'ok';
+        detail = `${bash.name} self-test ${result.status} in ${Math.round(performance.now() - started)} ms`;
+      }
+      checks.push({ name: 'sandbox runs a program', ok: sandboxOk, detail, fix: 'see the error above; run `polyrun runtimes`' });
+      checks.push({
+        name: 'runtimes',
+        ok: runtimes.length > 0,
+        detail: `${runtimes.length} available: ${runtimes.map((r) => `${r.name} ${r.version}`).join(', ')}`,
+        fix: 'run scripts/setup --all to install the language toolchains',
+      });
+      for (const u of executor.unavailable) {
+        checks.push({ name: `runtime ${u.name}`, ok: false, detail: u.reason, fix: 'scripts/setup --all', optional: true });
+      }
+      await executor.close();
+    } catch (err) {
+      checks.push({ name: 'sandbox runs a program', ok: false, detail: (err as Error).message, fix: 'fix the failed checks above' });
+    }
+  }
+  for (const c of checks) {
+    const mark = c.ok ? 'ok  ' : c.optional ? 'warn' : 'FAIL';
+    process.stdout.write(`[${mark}] ${c.name}: ${c.detail}\n`);
+    if (!c.ok && c.fix) process.stdout.write(`       fix: ${c.fix}\n`);
+  }
+  const failed = checks.filter((c) => !c.ok && !c.optional);
+  process.stdout.write(failed.length === 0 ? '\npolyrun doctor: all required checks passed\n' : `\npolyrun doctor: ${failed.length} required check(s) failed\n`);
+  return failed.length === 0 ? 0 : 1;
+}

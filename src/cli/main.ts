@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+/**
+ * The `polyrun` command line: `run`, `runtimes`, `doctor`, `serve`, `keys`.
+ * Exit status: 0 when polyrun did its job (whatever the program did), 1 for polyrun's own errors, 2 for
+ * bad usage. Errors are one clear line on stderr.
+ */
+import { PolyrunError } from '../contract/errors.js';
+import { UsageError } from './args.js';
+import { doctorCommand } from './doctor.js';
+import { runCommand, runtimesCommand } from './run.js';
+
+const USAGE = `usage: polyrun <command> [options]
+
+commands:
+  run FILE... [--language L] [--stdin TEXT | --stdin-file F] [--arg A]... [--time-limit MS]
+              [--wall-limit MS] [--memory-limit MB] [--json]
+                      run a program in a sandbox (language inferred from the first file's extension)
+  runtimes [--json]   list the runtimes that passed their self-test on this host
+  doctor              check this host (namespaces, seccomp, cgroups, OCI runtime) and say what to fix
+  serve [options]     start the HTTP service (see docs/configuration.md)
+  keys create --tenant T
+                      create an API key for a tenant (printed once, stored hashed)
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'run':
+      return runCommand(rest);
+    case 'runtimes':
+      return runtimesCommand(rest);
+    case 'doctor':
+      return doctorCommand(rest);
+    case 'serve': {
+      const { serveCommand } = await import('./serve.js');
+      await serveCommand(rest);
+      return 0;
+    }
+    case 'keys': {
+      const { keysCommand } = await import('./keys.js');
+      await keysCommand(rest);
+      return 0;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`polyrun: ${err.message}\n\n${USAGE}`);
+      process.exitCode = 2;
+    } else if (err instanceof PolyrunError) {
+      process.stderr.write(`polyrun: ${err.message}\n`);
+      process.exitCode = 1;
+    } else {
+      process.stderr.write(`polyrun: ${(err as Error).message ?? String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,153 @@
+/**
+ * `polyrun run` and `polyrun runtimes`: the library used directly, without the HTTP service.
+ */
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { PolyrunError } from '../contract/errors.js';
+import type { ExecutionResult, StageResult } from '../contract/result.js';
+import { createExecutor } from '../executor/executor.js';
+import { findManifest, loadManifests } from '../runtimes/registry.js';
+import { parse, UsageError } from './args.js';
+
+const MiB = 1024 * 1024;
+
+function positiveInt(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${flag} must be a positive integer (got "${value}")`);
+  return n;
+}
+
+export async function runCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    language: { type: 'string', short: 'l' },
+    stdin: { type: 'string' },
+    'stdin-file': { type: 'string' },
+    arg: { type: 'string', multiple: true },
+    'time-limit': { type: 'string' },
+    'wall-limit': { type: 'string' },
+    'memory-limit': { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (positionals.length === 0) throw new UsageError('run needs at least one FILE');
+  if (values.stdin !== undefined && values['stdin-file'] !== undefined) {
+    throw new UsageError('give --stdin or --stdin-file, not both');
+  }
+  const cpuTimeMs = positiveInt('time-limit', values['time-limit']);
+  const wallTimeMs = positiveInt('wall-limit', values['wall-limit']);
+  const memoryMb = positiveInt('memory-limit', values['memory-limit']);
+
+  const manifests = await loadManifests();
+  const language = values.language ?? languageFromFile(positionals[0]!);
+  const manifest = findManifest(manifests, language);
+  if (!manifest) {
+    throw new PolyrunError(
+      'UNKNOWN_LANGUAGE',
+      `unknown language "${language}"; known: ${manifests.map((m) => m.name).join(', ')}`,
+    );
+  }
+  const files = await Promise.all(
+    positionals.map(async (path) => ({
+      name: basename(path),
+      content: await readFile(path).catch((err: NodeJS.ErrnoException) => {
+        throw new PolyrunError('BAD_REQUEST', `cannot read ${path}: ${err.code ?? err.message}`);
+      }),
+    })),
+  );
+  const stdin =
+    values['stdin-file'] !== undefined
+      ? await readFile(values['stdin-file']).catch((err: NodeJS.ErrnoException) => {
+          throw new PolyrunError('BAD_REQUEST', `cannot read ${values['stdin-file']}: ${err.code ?? err.message}`);
+        })
+      : values.stdin;
+
+  const executor = await createExecutor({ languages: [manifest.name] });
+  try {
+    if (!executor.findRuntime(manifest.name)) {
+      const why = executor.unavailable.find((u) => u.name === manifest.name)?.reason ?? 'not detected';
+      throw new PolyrunError('UNKNOWN_LANGUAGE', `${manifest.name} is not available on this host: ${why}`);
+    }
+    const result = await executor.execute({
+      language: manifest.name,
+      files,
+      stdin,
+      args: values.arg ?? [],
+      limits: {
+        ...(cpuTimeMs !== undefined && { cpuTimeMs }),
+        ...(wallTimeMs !== undefined && { wallTimeMs }),
+        ...(memoryMb !== undefined && { memoryBytes: memoryMb * MiB }),
+      },
+    });
+    if (values.json) process.stdout.write(JSON.stringify(publicResult(result)) + '\n');
+    else printHuman(result);
+  } finally {
+    await executor.close();
+  }
+  return 0;
+}
+
+function languageFromFile(path: string): string {
+  const dot = basename(path).lastIndexOf('.');
+  if (dot <= 0) throw new UsageError(`cannot infer the language of "${path}": give --language`);
+  return basename(path).slice(dot);
+}
+
+/** The result contract exactly: the interleaved `output` is for the Piston-compatible API only. */
+export function publicResult(result: ExecutionResult): ExecutionResult {
+  const strip = (s: StageResult | null): StageResult | null => {
+    if (!s) return null;
+    const { output: _output, ...rest } = s;
+    return rest;
+  };
+  return { ...result, compile: strip(result.compile), run: strip(result.run) };
+}
+
+function printHuman(result: ExecutionResult): void {
+  if (result.compile && result.compile.status !== 'ok') {
+    process.stdout.write(result.compile.stdout);
+    process.stderr.write(result.compile.stderr);
+  }
+  if (result.run) {
+    process.stdout.write(result.run.stdout);
+    process.stderr.write(result.run.stderr);
+  }
+  const stage = result.run ?? result.compile;
+  const parts = [`${result.language} ${result.version}`, result.status];
+  if (stage) {
+    if (stage.exitCode !== null) parts.push(`exit ${stage.exitCode}`);
+    if (stage.signal) parts.push(stage.signal);
+    parts.push(`cpu ${stage.cpuTimeMs} ms`, `wall ${stage.wallTimeMs} ms`, `mem ${(stage.memoryBytes / MiB).toFixed(1)} MiB`);
+    if (stage.stdoutTruncated || stage.stderrTruncated) parts.push('output truncated');
+  }
+  if (result.compile?.cached) parts.push('compile cached');
+  process.stderr.write(`\n[polyrun] ${parts.join(' | ')}\n`);
+}
+
+export async function runtimesCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, { json: { type: 'boolean' } });
+  const executor = await createExecutor();
+  try {
+    const runtimes = executor.runtimes();
+    if (values.json) {
+      process.stdout.write(
+        JSON.stringify(
+          {
+            runtimes: runtimes.map(({ name, version, aliases, extensions, compiled }) => ({ name, version, aliases, extensions, compiled })),
+            unavailable: executor.unavailable,
+          },
+          null,
+          2,
+        ) + '\n',
+      );
+      return 0;
+    }
+    const width = Math.max(...runtimes.map((r) => r.name.length), 8);
+    for (const r of runtimes) {
+      process.stdout.write(`${r.name.padEnd(width)}  ${r.version.padEnd(10)}  ${r.aliases.join(', ')}\n`);
+    }
+    for (const u of executor.unavailable) process.stdout.write(`${u.name.padEnd(width)}  unavailable: ${u.reason}\n`);
+  } finally {
+    await executor.close();
+  }
+  return 0;
+}
