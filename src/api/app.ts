@@ -1,0 +1,176 @@
+/**
+ * buildApp: the Fastify instance with the whole pipeline, not listening (tests use app.inject or listen on
+ * port 0). Composition, in request order:
+ *
+ *   request id + HTTP metrics (global hooks)
+ *   └─ API scope: authentication (onRequest) -> rate limiting (onRequest) -> quota (preValidation)
+ *        -> schema validation (Fastify) -> semantic validation + queue + execution + capture (handlers)
+ *        ├─ /v1/*      polyrun's API
+ *        └─ /api/v2/*  Piston-compatible API
+ *   system routes (/healthz, /readyz, /metrics, /openapi.json, /docs) are public.
+ */
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { PolyrunError } from '../contract/errors.js';
+import type { PolyrunConfig } from '../config/schema.js';
+import type { Executor } from '../executor/types.js';
+import { authentication } from '../pipeline/auth.js';
+import { ExecutionService } from '../pipeline/execution.js';
+import { QuotaGuard, quotaCheck } from '../pipeline/quota.js';
+import { rateLimiting } from '../pipeline/rate-limit.js';
+import { MemoryQueue } from '../queue/memory-queue.js';
+import type { JobQueue } from '../queue/types.js';
+import { KeyStore } from '../store/keys.js';
+import { ResultStore } from '../store/results.js';
+import { UsageStore } from '../store/usage.js';
+import { createMetrics } from '../telemetry/metrics.js';
+import { sendError } from './errors.js';
+import { pistonRoutes } from './routes/piston.js';
+import { systemRoutes } from './routes/system.js';
+import { v1Routes } from './routes/v1.js';
+import type { AppServices } from './services.js';
+
+export interface BuildAppOptions {
+  config: PolyrunConfig;
+  executor: Executor;
+  /** A pino logger; none means silent. */
+  logger?: FastifyBaseLogger;
+  /** Clock for quotas, rate limits and result TTLs (tests move it). */
+  now?: () => number;
+  /** Replace the in-process queue. */
+  queue?: JobQueue;
+  /** Close the executor when the app closes (default true). */
+  closeExecutor?: boolean;
+  /** Node process metrics on /metrics (default false; serve turns them on). */
+  processMetrics?: boolean;
+}
+
+export interface PolyrunHandle {
+  services: AppServices;
+  /** Stop accepting, let executions finish within `graceMs`, cancel the rest, close everything. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    polyrun: PolyrunHandle;
+  }
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function keysFilePath(config: PolyrunConfig): string {
+  return config.keysFile ?? join(config.dataDir, 'keys.json');
+}
+
+export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
+  const { config, executor } = options;
+  const now = options.now ?? Date.now;
+
+  const app = Fastify({
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    // An incoming X-Request-Id is kept when it looks sane, so ids can be followed across services.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    // Our own 503 SHUTTING_DOWN replaces Fastify's plain-text one while closing.
+    return503OnClosing: false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Only JSON bodies: anything else is 415 (Fastify would otherwise accept text/plain).
+  app.removeContentTypeParser('text/plain');
+
+  const usage = new UsageStore(join(config.dataDir, 'usage.sqlite'));
+  const keys = config.auth ? new KeyStore(keysFilePath(config), now) : null;
+  const results = new ResultStore({ ...config.results, now });
+  const queue =
+    options.queue ?? new MemoryQueue({ slots: config.slots, maxQueued: config.queue.maxQueued, waitTimeoutMs: config.queue.waitTimeoutMs });
+  const metrics = createMetrics({ processMetrics: options.processMetrics ?? false, queueStats: () => queue.stats() });
+  const quota = new QuotaGuard(usage, metrics, now);
+  const executions = new ExecutionService({
+    executor,
+    queue,
+    results,
+    metrics,
+    queueWaitTimeoutMs: config.queue.waitTimeoutMs,
+    auditIncludeSource: config.audit.includeSource,
+  });
+  const services: AppServices = { config, executor, executions, quota, results, metrics };
+
+  app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(new PolyrunError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), request, reply),
+  );
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ route }, reply.elapsedTime / 1000);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'polyrun', version: '0.1.0', description: 'Run untrusted code in many languages inside sandboxes.' },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(systemRoutes, { services });
+
+  await app.register(async (api) => {
+    api.addHook('onRequest', async () => {
+      if (executions.draining) throw new PolyrunError('SHUTTING_DOWN', 'the service is shutting down; retry on another instance');
+    });
+    await api.register(authentication, { config, keys, metrics });
+    await api.register(rateLimiting, { metrics, now });
+    await api.register(quotaCheck, { guard: quota });
+    await api.register(v1Routes, { prefix: '/v1', services });
+    await api.register(pistonRoutes, { prefix: '/api/v2', services });
+  });
+
+  let closing: Promise<void> | null = null;
+  const shutdown = (graceMs = config.shutdownGraceMs): Promise<void> => {
+    closing ??= (async () => {
+      executions.drain(); // new executions: 503 SHUTTING_DOWN
+      if (app.server.listening) {
+        app.server.close(); // no new connections; app.close() below tolerates the second close
+        app.server.closeIdleConnections();
+      }
+      if (!(await executions.waitIdle(graceMs))) {
+        app.log.warn({ inflight: executions.inflightCount }, 'grace period over: cancelling executions');
+        executions.abortAll();
+        await executions.waitIdle(10_000);
+      }
+      // Only now: app.close() runs onClose (executor.close()), which must not pull the sandbox from under a run.
+      await app.close();
+    })();
+    return closing;
+  };
+  app.decorate('polyrun', { services, shutdown });
+
+  app.addHook('onClose', async () => {
+    if (options.closeExecutor ?? true) await executor.close();
+    usage.close();
+  });
+
+  return app as unknown as FastifyInstance;
+}

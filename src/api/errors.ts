@@ -1,0 +1,85 @@
+/**
+ * Every error leaves as JSON `{"error": {"code", "message", "details"?}}` with its status, never a stack
+ * trace. Fastify's own errors (parsing, body size, content type, schema validation) are translated into
+ * polyrun's codes here.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { PolyrunError } from '../contract/errors.js';
+
+interface AjvError {
+  keyword: string;
+  instancePath: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+/** "/files/0/content" -> "files[0].content" */
+export function fieldName(context: string | undefined, instancePath: string, child?: string): string {
+  const parts = instancePath.split('/').filter(Boolean);
+  if (child !== undefined) parts.push(child);
+  const path = parts.map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+  return path || (context ?? 'body');
+}
+
+export function describeSchemaError(e: AjvError, context?: string): { field: string; message: string } {
+  switch (e.keyword) {
+    case 'required': {
+      const field = fieldName(context, e.instancePath, String(e.params.missingProperty));
+      return { field, message: `${field} is required` };
+    }
+    case 'additionalProperties': {
+      const field = fieldName(context, e.instancePath, String(e.params.additionalProperty));
+      return { field, message: `unknown field ${field}` };
+    }
+    default: {
+      const field = fieldName(context, e.instancePath);
+      return { field, message: `${field} ${e.message ?? 'is invalid'}` };
+    }
+  }
+}
+
+/** Map anything thrown in a request to a PolyrunError. */
+export function toPolyrunError(err: unknown): PolyrunError {
+  if (err instanceof PolyrunError) return err;
+  const e = err as FastifyError & { validation?: AjvError[]; validationContext?: string };
+  if (Array.isArray(e?.validation)) {
+    const errors = e.validation.map((v) => describeSchemaError(v, e.validationContext));
+    return new PolyrunError('VALIDATION_FAILED', errors.map((x) => x.message).join('; '), { errors });
+  }
+  switch (e?.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new PolyrunError('INVALID_JSON', e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'the request body is empty' : 'the request body is not valid JSON');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new PolyrunError('PAYLOAD_TOO_LARGE', 'the request body is larger than the configured limit');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new PolyrunError('UNSUPPORTED_MEDIA_TYPE', 'the request body must be application/json');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new PolyrunError('BAD_REQUEST', 'Content-Length does not match the body');
+  }
+  // A JSON syntax error from the parser arrives as a SyntaxError with status 400.
+  if (e?.statusCode === 400 && err instanceof SyntaxError) return new PolyrunError('INVALID_JSON', 'the request body is not valid JSON');
+  if (e?.statusCode === 404) return new PolyrunError('NOT_FOUND', 'not found');
+  if (e?.statusCode === 413) return new PolyrunError('PAYLOAD_TOO_LARGE', 'the request body is larger than the configured limit');
+  if (e?.statusCode === 415) return new PolyrunError('UNSUPPORTED_MEDIA_TYPE', 'the request body must be application/json');
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new PolyrunError('BAD_REQUEST', e.message || 'bad request');
+  }
+  return new PolyrunError('INTERNAL', 'internal error');
+}
+
+/** Status, headers and logging shared by the v1 and the Piston error formats; returns the error to render. */
+export function prepareErrorReply(err: unknown, request: FastifyRequest, reply: FastifyReply): PolyrunError {
+  const e = toPolyrunError(err);
+  if (e.code === 'INTERNAL') request.log.error({ err }, 'request failed');
+  else request.log.info({ code: e.code }, e.message);
+  const retry = (e.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+  if (typeof retry === 'number' && !reply.hasHeader('retry-after')) reply.header('retry-after', String(retry));
+  reply.code(e.httpStatus);
+  return e;
+}
+
+export function sendError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const e = prepareErrorReply(err, request, reply);
+  return reply.type('application/json; charset=utf-8').send(e.toJSON());
+}

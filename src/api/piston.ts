@@ -1,0 +1,167 @@
+/**
+ * Translation between Piston's v2 API shapes and polyrun's (pure). Piston names limits per stage
+ * (run_timeout, compile_cpu_time, ...), reports a stage status as RE/SG/TO/OL/EL/XX and answers errors as
+ * `{"message": "..."}` with 400 for every validation problem.
+ */
+import { PolyrunError } from '../contract/errors.js';
+import type { ExecutionResult, StageResult } from '../contract/result.js';
+import type { StageLimits } from '../limits/limits.js';
+import type { ExecuteBody, FileEncoding } from '../pipeline/validation.js';
+
+export interface PistonExecuteBody {
+  language: string;
+  version: string;
+  files: { name?: string; content: string; encoding?: FileEncoding }[];
+  stdin?: string;
+  args?: string[];
+  compile_timeout?: number;
+  run_timeout?: number;
+  compile_cpu_time?: number;
+  run_cpu_time?: number;
+  compile_memory_limit?: number;
+  run_memory_limit?: number;
+}
+
+const LIMIT_NAMES = {
+  compile_timeout: ['compile', 'wallTimeMs'],
+  run_timeout: ['run', 'wallTimeMs'],
+  compile_cpu_time: ['compile', 'cpuTimeMs'],
+  run_cpu_time: ['run', 'cpuTimeMs'],
+  compile_memory_limit: ['compile', 'memoryBytes'],
+  run_memory_limit: ['run', 'memoryBytes'],
+} as const satisfies Record<string, readonly ['compile' | 'run', keyof StageLimits]>;
+
+type PistonLimitName = keyof typeof LIMIT_NAMES;
+
+/** The Piston name of one of our limit fields ("limits.wallTimeMs" -> "run_timeout"), if it has one. */
+export function pistonLimitName(field: string): string | undefined {
+  const [where, name] = field.split('.');
+  const stage = where === 'compileLimits' ? 'compile' : 'run';
+  return Object.entries(LIMIT_NAMES).find(([, [s, f]]) => s === stage && f === name)?.[0];
+}
+
+/** Piston's request in polyrun's v1 shape. Throws BAD_REQUEST for values Piston itself refuses. */
+export function fromPistonRequest(body: PistonExecuteBody): ExecuteBody {
+  const limits: Partial<StageLimits> = {};
+  const compileLimits: Partial<StageLimits> = {};
+  for (const [name, [stage, field]] of Object.entries(LIMIT_NAMES) as [PistonLimitName, (typeof LIMIT_NAMES)[PistonLimitName]][]) {
+    const value = body[name];
+    if (value === undefined) continue;
+    // Piston's memory limits use -1 for "the server's limit".
+    if (field === 'memoryBytes' && value === -1) continue;
+    if (value < 0) throw new PolyrunError('BAD_REQUEST', `${name} must be non-negative`);
+    if (value === 0) continue; // 0 is Piston's "no lower than the server's limit"
+    (stage === 'run' ? limits : compileLimits)[field] = value;
+  }
+  return {
+    language: body.language,
+    ...(body.version && body.version !== '*' ? { version: body.version } : {}),
+    files: body.files.map((f, i) => ({
+      // Piston names unnamed files file0.code, file1.code...; the entry file keeps the runtime's default name.
+      ...(f.name ? { name: f.name } : i > 0 ? { name: `file${i}.code` } : {}),
+      content: f.content,
+      encoding: f.encoding ?? 'utf8',
+    })),
+    stdin: body.stdin ?? '',
+    args: body.args ?? [],
+    ...(Object.keys(limits).length ? { limits } : {}),
+    ...(Object.keys(compileLimits).length ? { compileLimits } : {}),
+  };
+}
+
+/** Piston's wording for our validation errors. */
+export function pistonMessage(e: PolyrunError, body?: { language?: unknown; version?: unknown }): string {
+  if (e.code === 'UNKNOWN_LANGUAGE') return `${String(body?.language)}-${String(body?.version)} runtime is unknown`;
+  if (e.code === 'LIMIT_EXCEEDS_MAXIMUM') {
+    const violations = (e.details as { violations?: { field: string; maximum: number }[] } | undefined)?.violations ?? [];
+    const first = violations[0];
+    const name = first && pistonLimitName(first.field);
+    if (first && name) return `${name} cannot exceed the configured limit of ${first.maximum}`;
+  }
+  return e.message;
+}
+
+export interface PistonStage {
+  stdout: string;
+  stderr: string;
+  output: string;
+  code: number | null;
+  signal: string | null;
+  message: string | null;
+  status: 'RE' | 'SG' | 'TO' | 'OL' | 'EL' | 'XX' | null;
+  cpu_time: number;
+  wall_time: number;
+  memory: number;
+}
+
+export function toPistonStage(s: StageResult): PistonStage {
+  let status: PistonStage['status'] = null;
+  let message: string | null = null;
+  let signal = s.signal;
+  switch (s.status) {
+    case 'ok':
+      break;
+    case 'runtime_error':
+      status = s.signal ? 'SG' : 'RE';
+      message = s.signal ? `Killed by signal ${s.signal}` : `Exited with code ${s.exitCode}`;
+      break;
+    case 'time_limit':
+      status = 'TO';
+      message = 'Time limit exceeded';
+      signal = 'SIGKILL';
+      break;
+    case 'memory_limit':
+      status = 'SG';
+      message = 'Memory limit exceeded';
+      signal = 'SIGKILL';
+      break;
+    case 'output_limit':
+      status = s.stdoutTruncated ? 'OL' : 'EL';
+      message = s.stdoutTruncated ? 'stdout length exceeded' : 'stderr length exceeded';
+      signal = 'SIGKILL';
+      break;
+    case 'internal_error':
+      status = 'XX';
+      message = 'Internal error';
+      break;
+  }
+  return {
+    stdout: s.stdout,
+    stderr: s.stderr,
+    output: s.output ?? s.stdout + s.stderr,
+    code: signal ? null : s.exitCode,
+    signal,
+    message,
+    status,
+    cpu_time: s.cpuTimeMs,
+    wall_time: s.wallTimeMs,
+    memory: s.memoryBytes,
+  };
+}
+
+export function toPistonResult(r: ExecutionResult): {
+  language: string;
+  version: string;
+  run: PistonStage;
+  compile?: PistonStage;
+} {
+  const notRun: StageResult = {
+    status: 'ok',
+    exitCode: null,
+    signal: null,
+    stdout: '',
+    stderr: '',
+    stdoutTruncated: false,
+    stderrTruncated: false,
+    cpuTimeMs: 0,
+    wallTimeMs: 0,
+    memoryBytes: 0,
+  };
+  return {
+    language: r.language,
+    version: r.version,
+    ...(r.compile ? { compile: toPistonStage(r.compile) } : {}),
+    // Piston always has a run stage; after a failed compile ours is null, so report an empty one.
+    run: toPistonStage(r.run ?? notRun),
+  };
+}

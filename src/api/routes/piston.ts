@@ -1,0 +1,72 @@
+/**
+ * Piston v2 compatible endpoints (GET /api/v2/runtimes, POST /api/v2/execute): Piston's shapes and error
+ * format, polyrun's pipeline underneath (the same authentication, rate limits, quotas and limits).
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { PolyrunError } from '../../contract/errors.js';
+import { allowedRuntimes } from '../../pipeline/validation.js';
+import { describeSchemaError, prepareErrorReply } from '../errors.js';
+import { fromPistonRequest, pistonMessage, toPistonResult, type PistonExecuteBody } from '../piston.js';
+import type { AppServices } from '../services.js';
+import { runForRequest, tenantOf } from './v1.js';
+
+const limit = Type.Optional(Type.Number());
+const PistonBodySchema = Type.Object({
+  language: Type.String(),
+  version: Type.String(),
+  files: Type.Array(
+    Type.Object({
+      name: Type.Optional(Type.String()),
+      content: Type.String(),
+      encoding: Type.Optional(Type.Union([Type.Literal('utf8'), Type.Literal('base64'), Type.Literal('hex')])),
+    }),
+    { minItems: 1 },
+  ),
+  stdin: Type.Optional(Type.String()),
+  args: Type.Optional(Type.Array(Type.String())),
+  compile_timeout: limit,
+  run_timeout: limit,
+  compile_cpu_time: limit,
+  run_cpu_time: limit,
+  compile_memory_limit: limit,
+  run_memory_limit: limit,
+});
+
+/** Piston reports validation problems as 400; other statuses (401, 403, 413, 429, 503) keep their meaning. */
+function pistonStatus(e: PolyrunError): number {
+  return e.httpStatus === 422 ? 400 : e.httpStatus;
+}
+
+export const pistonRoutes: FastifyPluginAsync<{ services: AppServices }> = async (app, { services }) => {
+  app.setErrorHandler((err, request, reply) => {
+    const e = prepareErrorReply(err, request, reply);
+    const first = (err as { validation?: Parameters<typeof describeSchemaError>[0][] }).validation?.[0];
+    let message: string;
+    if (e.code === 'UNSUPPORTED_MEDIA_TYPE') message = 'requests must be of type application/json';
+    else if (first?.keyword === 'type') message = `${describeSchemaError(first, 'body').field} is required as a ${String(first.params.type)}`;
+    else if (first) message = describeSchemaError(first, 'body').message;
+    else message = pistonMessage(e, request.body as Partial<PistonExecuteBody> | undefined);
+    return reply.code(pistonStatus(e)).send({ message });
+  });
+
+  app.get('/runtimes', { schema: { tags: ['piston'], summary: 'Piston-compatible runtime list' } }, async (request) =>
+    allowedRuntimes(services.executor, tenantOf(request).policy).map((r) => ({
+      language: r.name,
+      version: r.version,
+      aliases: r.aliases,
+    })),
+  );
+
+  app.post<{ Body: PistonExecuteBody }>(
+    '/execute',
+    {
+      config: { execution: true },
+      schema: { tags: ['piston'], summary: 'Piston-compatible execute', body: PistonBodySchema },
+    },
+    async (request, reply) => {
+      const result = await runForRequest(services, request, reply, fromPistonRequest(request.body));
+      return toPistonResult(result);
+    },
+  );
+};

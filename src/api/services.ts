@@ -1,0 +1,18 @@
+/**
+ * What the route plugins need, built once per app by buildApp.
+ */
+import type { PolyrunConfig } from '../config/schema.js';
+import type { Executor } from '../executor/types.js';
+import type { ExecutionService } from '../pipeline/execution.js';
+import type { QuotaGuard } from '../pipeline/quota.js';
+import type { ResultStore } from '../store/results.js';
+import type { Metrics } from '../telemetry/metrics.js';
+
+export interface AppServices {
+  config: PolyrunConfig;
+  executor: Executor;
+  executions: ExecutionService;
+  quota: QuotaGuard;
+  results: ResultStore;
+  metrics: Metrics;
+}

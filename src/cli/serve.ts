@@ -1,0 +1,69 @@
+/**
+ * `polyrun serve [flags]`: load the configuration, create the executor, start the HTTP service, and shut
+ * down gracefully on SIGTERM/SIGINT. Resolves once the service has stopped.
+ */
+import { mkdirSync } from 'node:fs';
+import { pino } from 'pino';
+import { buildApp, keysFilePath } from '../api/app.js';
+import { loadConfig } from '../config/load.js';
+import type { PolyrunConfig } from '../config/schema.js';
+import { createExecutor } from '../executor/executor.js';
+import { KeyStore } from '../store/keys.js';
+
+/** With auth on and no key at all, make one for the "default" tenant so a fresh install is usable. */
+export function ensureFirstKey(config: PolyrunConfig, print: (line: string) => void): void {
+  if (!config.auth) return;
+  const store = new KeyStore(keysFilePath(config));
+  if (store.list().length > 0) return;
+  const { key } = store.create('default');
+  print(
+    `polyrun: created an API key for tenant "default" (shown only now; its hash is in ${store.path}):\n\n  ${key}\n\n` +
+      `  curl -H "Authorization: Bearer ${key}" http://HOST:PORT/v1/runtimes\n`,
+  );
+}
+
+export async function serveCommand(argv: string[]): Promise<void> {
+  const { config, source } = loadConfig(argv);
+  const logger = pino({ level: config.logLevel, base: { service: 'polyrun' } });
+  mkdirSync(config.dataDir, { recursive: true });
+  ensureFirstKey(config, (line) => process.stdout.write(line));
+  if (!config.auth) logger.warn('authentication is off (--no-auth): anyone who can reach the port can run code');
+
+  const executor = await createExecutor({
+    dataDir: config.dataDir,
+    log: (level, msg, fields) => logger[level](fields ?? {}, msg),
+  });
+  const app = await buildApp({ config, executor, logger, processMetrics: true });
+
+  const stopped = new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting now');
+        process.exit(1);
+      }
+      stopping = true;
+      logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
+      app.polyrun.shutdown(config.shutdownGraceMs).then(
+        () => {
+          logger.info('stopped');
+          resolve();
+        },
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exitCode = 1;
+          resolve();
+        },
+      );
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+
+  await app.listen({ port: config.port, host: config.host });
+  logger.info(
+    { config: source ?? '(defaults)', dataDir: config.dataDir, auth: config.auth, slots: config.slots, runtimes: executor.runtimes().length },
+    'polyrun is serving',
+  );
+  await stopped;
+}

@@ -1,0 +1,56 @@
+/**
+ * Tenant policies: what one tenant may do (rate, quotas, limit ceilings, languages). Pure logic: the
+ * built-in policy, overlaid by the config's `defaultPolicy`, overlaid by the tenant's own entry.
+ */
+import { MAX_LIMITS, overlay, type LimitTable } from '../limits/limits.js';
+import type { PolicyOverride, PolyrunConfig } from './schema.js';
+
+export interface TenantPolicy {
+  rate: { perSecond: number; burst: number };
+  quota: { concurrent: number; executionsPerDay: number; cpuSecondsPerDay: number };
+  /** The ceiling of limits a request may ask for (MAX_LIMITS overlaid with the policy's overrides). */
+  maxLimits: LimitTable;
+  languages: '*' | string[];
+}
+
+export interface Tenant {
+  id: string;
+  policy: TenantPolicy;
+  /** True when auth is off: the rate limit is then per client IP instead of per tenant. */
+  anonymous: boolean;
+}
+
+export const BUILTIN_POLICY: TenantPolicy = {
+  rate: { perSecond: 10, burst: 20 },
+  quota: { concurrent: 8, executionsPerDay: 10_000, cpuSecondsPerDay: 3_600 },
+  maxLimits: MAX_LIMITS,
+  languages: '*',
+};
+
+export function applyPolicyOverride(base: TenantPolicy, patch: PolicyOverride | undefined): TenantPolicy {
+  if (!patch) return base;
+  return {
+    rate: { ...base.rate, ...patch.rate },
+    quota: { ...base.quota, ...patch.quota },
+    maxLimits: overlay(base.maxLimits, patch.maxLimits),
+    languages: patch.languages ?? base.languages,
+  };
+}
+
+/** The policy of a named tenant; tenants without an entry of their own get the default policy. */
+export function policyFor(config: Pick<PolyrunConfig, 'defaultPolicy' | 'tenants'>, tenantId: string): TenantPolicy {
+  const base = applyPolicyOverride(BUILTIN_POLICY, config.defaultPolicy);
+  return applyPolicyOverride(base, config.tenants[tenantId]);
+}
+
+/** The policy used when auth is off: the default policy overlaid with `anonymousPolicy`. */
+export function anonymousPolicy(config: Pick<PolyrunConfig, 'defaultPolicy' | 'anonymousPolicy'>): TenantPolicy {
+  return applyPolicyOverride(applyPolicyOverride(BUILTIN_POLICY, config.defaultPolicy), config.anonymousPolicy);
+}
+
+/** Whether a policy lets a runtime (known by its name and aliases) run. */
+export function languageAllowed(policy: TenantPolicy, runtime: { name: string; aliases: string[] }): boolean {
+  if (policy.languages === '*') return true;
+  const allowed = new Set(policy.languages.map((l) => l.toLowerCase()));
+  return [runtime.name, ...runtime.aliases].some((n) => allowed.has(n.toLowerCase()));
+}

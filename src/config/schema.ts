@@ -1,0 +1,117 @@
+/**
+ * The shape of polyrun's service configuration, as TypeBox schemas (validated at start) plus the built-in
+ * defaults. Pure data: loading and merging live in load.ts.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+const PositiveInt = (description: string) => Type.Integer({ minimum: 1, description });
+
+const StageLimitsOverride = Type.Object(
+  {
+    cpuTimeMs: Type.Optional(PositiveInt('CPU time of the process tree, ms')),
+    wallTimeMs: Type.Optional(PositiveInt('wall-clock time, ms')),
+    memoryBytes: Type.Optional(PositiveInt('memory of the process tree, bytes')),
+    processes: Type.Optional(PositiveInt('processes and threads')),
+    openFiles: Type.Optional(PositiveInt('open files per process')),
+    fileSizeBytes: Type.Optional(PositiveInt('largest file a process may write, bytes')),
+    outputBytes: Type.Optional(PositiveInt('cap on stdout and on stderr, each, bytes')),
+  },
+  { additionalProperties: false },
+);
+
+/** A tenant policy as written in the config file: every part optional, merged over the defaults. */
+export const PolicyOverrideSchema = Type.Object(
+  {
+    rate: Type.Optional(
+      Type.Object(
+        {
+          perSecond: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'sustained requests per second' })),
+          burst: Type.Optional(PositiveInt('requests allowed at once (bucket size)')),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    quota: Type.Optional(
+      Type.Object(
+        {
+          concurrent: Type.Optional(PositiveInt('executions queued or running at once')),
+          executionsPerDay: Type.Optional(Type.Integer({ minimum: 0, description: 'executions per UTC day' })),
+          cpuSecondsPerDay: Type.Optional(Type.Number({ minimum: 0, description: 'sandbox CPU seconds per UTC day' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    maxLimits: Type.Optional(
+      Type.Object(
+        { compile: Type.Optional(StageLimitsOverride), run: Type.Optional(StageLimitsOverride) },
+        { additionalProperties: false },
+      ),
+    ),
+    languages: Type.Optional(
+      Type.Union([Type.Literal('*'), Type.Array(Type.String({ minLength: 1 }))], {
+        description: '"*" or a list of runtime names/aliases the tenant may run',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type PolicyOverride = Static<typeof PolicyOverrideSchema>;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const ConfigSchema = Type.Object(
+  {
+    host: Type.String({ minLength: 1 }),
+    port: Type.Integer({ minimum: 0, maximum: 65535 }),
+    dataDir: Type.String({ minLength: 1 }),
+    auth: Type.Boolean(),
+    keysFile: Type.Optional(Type.String({ minLength: 1 })),
+    bodyLimitBytes: PositiveInt('largest request body'),
+    slots: PositiveInt('executions running at once'),
+    queue: Type.Object(
+      {
+        maxQueued: Type.Integer({ minimum: 0 }),
+        waitTimeoutMs: PositiveInt('longest time a request may wait for a slot'),
+      },
+      { additionalProperties: false },
+    ),
+    results: Type.Object(
+      { ttlMs: PositiveInt('how long async results are kept'), maxEntries: PositiveInt('async results kept at most') },
+      { additionalProperties: false },
+    ),
+    longPollMaxMs: Type.Integer({ minimum: 0 }),
+    shutdownGraceMs: Type.Integer({ minimum: 0 }),
+    logLevel: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l))),
+    trustProxy: Type.Boolean(),
+    audit: Type.Object({ includeSource: Type.Boolean() }, { additionalProperties: false }),
+    defaultPolicy: PolicyOverrideSchema,
+    anonymousPolicy: PolicyOverrideSchema,
+    tenants: Type.Record(Type.String({ minLength: 1 }), PolicyOverrideSchema),
+  },
+  { additionalProperties: false },
+);
+export type PolyrunConfig = Static<typeof ConfigSchema>;
+
+const MiB = 1024 * 1024;
+
+/** Built-in defaults: the lowest layer of the configuration. `slots` is filled from the CPU count. */
+export function defaultConfig(cpuCount: number): PolyrunConfig {
+  return {
+    host: '127.0.0.1',
+    port: 2000,
+    dataDir: './data',
+    auth: true,
+    bodyLimitBytes: 10 * MiB,
+    slots: Math.max(1, cpuCount),
+    queue: { maxQueued: 256, waitTimeoutMs: 30_000 },
+    results: { ttlMs: 15 * 60_000, maxEntries: 1000 },
+    longPollMaxMs: 30_000,
+    shutdownGraceMs: 20_000,
+    logLevel: 'info',
+    trustProxy: false,
+    audit: { includeSource: false },
+    defaultPolicy: {},
+    anonymousPolicy: {},
+    tenants: {},
+  };
+}

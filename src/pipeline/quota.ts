@@ -1,0 +1,133 @@
+/**
+ * Pipeline stage 3, quotas: concurrent executions (in memory), executions and CPU seconds per UTC day
+ * (SQLite, survive restarts). Admission takes a lease: it counts the execution and holds a concurrency
+ * slot; the lease is settled with the CPU time used, or cancelled (refunded) when the request fails
+ * before anything ran.
+ */
+import fp from 'fastify-plugin';
+import { PolyrunError } from '../contract/errors.js';
+import type { Tenant } from '../config/policy.js';
+import type { UsageStore } from '../store/usage.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { exceededQuota, utcDay, type QuotaName } from './quota-policy.js';
+import './context.js';
+
+export interface QuotaLease {
+  /** The execution ran: free the concurrency slot and charge its CPU time. */
+  settle(cpuMs: number): void;
+  /** Nothing ran: free the slot and take back the execution count. */
+  cancel(): void;
+}
+
+export interface UsageReport {
+  tenant: string;
+  day: string;
+  resetsAt: string;
+  concurrent: { used: number; limit: number };
+  executions: { used: number; limit: number };
+  cpuSeconds: { used: number; limit: number };
+}
+
+export class QuotaGuard {
+  private readonly concurrent = new Map<string, number>();
+  private lastPrunedDay = '';
+
+  constructor(
+    private readonly usage: UsageStore,
+    private readonly metrics: Metrics,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Check every quota and, if none is exceeded, take a lease. Throws QUOTA_EXCEEDED. */
+  admit(tenant: Tenant): QuotaLease {
+    const window = utcDay(this.now());
+    const daily = this.usage.get(tenant.id, window.day);
+    const running = this.concurrent.get(tenant.id) ?? 0;
+    const exceeded = exceededQuota(tenant.policy.quota, { concurrent: running, ...daily });
+    if (exceeded) {
+      this.metrics.quotaRejections.inc({ quota: exceeded.quota });
+      throw quotaError(exceeded.quota, exceeded.limit, exceeded.used, window.resetsAt, this.now());
+    }
+    if (window.day !== this.lastPrunedDay) {
+      this.usage.prune(window.day);
+      this.lastPrunedDay = window.day;
+    }
+    this.concurrent.set(tenant.id, running + 1);
+    this.usage.add(tenant.id, window.day, { executions: 1 });
+    let open = true;
+    const release = () => {
+      if (!open) return false;
+      open = false;
+      const n = (this.concurrent.get(tenant.id) ?? 1) - 1;
+      if (n <= 0) this.concurrent.delete(tenant.id);
+      else this.concurrent.set(tenant.id, n);
+      return true;
+    };
+    return {
+      settle: (cpuMs) => {
+        // Charged to the day of admission, so that a run across midnight cannot dodge the old day's quota.
+        if (release() && cpuMs > 0) this.usage.add(tenant.id, window.day, { cpuMs });
+      },
+      cancel: () => {
+        if (release()) this.usage.add(tenant.id, window.day, { executions: -1 });
+      },
+    };
+  }
+
+  report(tenant: Tenant): UsageReport {
+    const window = utcDay(this.now());
+    const daily = this.usage.get(tenant.id, window.day);
+    const q = tenant.policy.quota;
+    return {
+      tenant: tenant.id,
+      day: window.day,
+      resetsAt: new Date(window.resetsAt).toISOString(),
+      concurrent: { used: this.concurrent.get(tenant.id) ?? 0, limit: q.concurrent },
+      executions: { used: daily.executions, limit: q.executionsPerDay },
+      cpuSeconds: { used: daily.cpuMs / 1000, limit: q.cpuSecondsPerDay },
+    };
+  }
+}
+
+function quotaError(quota: QuotaName, limit: number, used: number, resetsAt: number, now: number): PolyrunError {
+  if (quota === 'concurrent') {
+    return new PolyrunError('QUOTA_EXCEEDED', `concurrent executions quota exceeded (${limit} at once); wait for one to finish`, {
+      quota,
+      limit,
+      used,
+      retryAfterSeconds: 1,
+    });
+  }
+  const what = quota === 'executionsPerDay' ? 'executions per day' : 'CPU seconds per day';
+  const reset = new Date(resetsAt).toISOString();
+  return new PolyrunError('QUOTA_EXCEEDED', `${what} quota exceeded (limit ${limit}); it resets at ${reset}`, {
+    quota,
+    limit,
+    used,
+    resetsAt: reset,
+    retryAfterSeconds: Math.max(1, Math.ceil((resetsAt - now) / 1000)),
+  });
+}
+
+export interface QuotaStageOptions {
+  guard: QuotaGuard;
+}
+
+/**
+ * The Fastify side: routes marked `config.execution` take a lease before validation; if the request fails
+ * before the execution service takes the lease over, it is cancelled when the response goes out.
+ */
+export const quotaCheck = fp<QuotaStageOptions>(
+  async (app, { guard }) => {
+    app.decorateRequest('quotaLease', null);
+    app.addHook('preValidation', async (request) => {
+      if (!request.routeOptions.config?.execution || !request.tenant) return;
+      request.quotaLease = guard.admit(request.tenant);
+    });
+    app.addHook('onResponse', async (request) => {
+      request.quotaLease?.cancel();
+      request.quotaLease = null;
+    });
+  },
+  { name: 'polyrun-quota', dependencies: ['polyrun-authentication'] },
+);

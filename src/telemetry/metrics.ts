@@ -1,0 +1,162 @@
+/**
+ * Prometheus metrics of one app instance, on a registry of its own (not prom-client's global one) so that
+ * several apps can live in one process (tests). Each pipeline stage records into its own metrics here.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+const MiB = 1024 * 1024;
+
+export interface MetricsOptions {
+  /** Read at scrape time for the queue gauges. */
+  queueStats?: () => { queued: number; running: number };
+  /** Process metrics (CPU, heap, event loop); off in tests to keep scrapes small. */
+  processMetrics?: boolean;
+}
+
+export function createMetrics(options: MetricsOptions = {}) {
+  const registry = new Registry();
+  if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'polyrun_process_' });
+  const registers = [registry];
+
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'polyrun_http_requests_total',
+      help: 'HTTP requests answered, by route and status code',
+      labelNames: ['method', 'route', 'status'] as const,
+      registers,
+    }),
+    httpDuration: new Histogram({
+      name: 'polyrun_http_request_duration_seconds',
+      help: 'Time to answer an HTTP request',
+      labelNames: ['route'] as const,
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    authFailures: new Counter({
+      name: 'polyrun_auth_failures_total',
+      help: 'Requests refused by authentication',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    rateLimited: new Counter({
+      name: 'polyrun_rate_limited_total',
+      help: 'Requests refused by the rate limiter (429 RATE_LIMITED)',
+      registers,
+    }),
+    quotaRejections: new Counter({
+      name: 'polyrun_quota_rejections_total',
+      help: 'Executions refused by a quota (429 QUOTA_EXCEEDED), by the quota exceeded',
+      labelNames: ['quota'] as const,
+      registers,
+    }),
+    validationFailures: new Counter({
+      name: 'polyrun_validation_failures_total',
+      help: 'Execution requests refused by validation, by error code',
+      labelNames: ['code'] as const,
+      registers,
+    }),
+    queueRejections: new Counter({
+      name: 'polyrun_queue_rejections_total',
+      help: 'Executions refused by the queue (QUEUE_FULL, QUEUE_TIMEOUT, SHUTTING_DOWN)',
+      labelNames: ['code'] as const,
+      registers,
+    }),
+    queueDepth: new Gauge({
+      name: 'polyrun_queue_depth',
+      help: 'Executions waiting for a sandbox slot',
+      registers,
+      collect() {
+        if (options.queueStats) this.set(options.queueStats().queued);
+      },
+    }),
+    runningExecutions: new Gauge({
+      name: 'polyrun_running_executions',
+      help: 'Executions holding a sandbox slot',
+      registers,
+      collect() {
+        if (options.queueStats) this.set(options.queueStats().running);
+      },
+    }),
+    queueWait: new Histogram({
+      name: 'polyrun_queue_wait_seconds',
+      help: 'Time an execution waited for a sandbox slot',
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    executions: new Counter({
+      name: 'polyrun_executions_total',
+      help: 'Finished executions by language and status',
+      labelNames: ['language', 'status'] as const,
+      registers,
+    }),
+    compileDuration: new Histogram({
+      name: 'polyrun_compile_duration_seconds',
+      help: 'Wall time of compile stages',
+      labelNames: ['language'] as const,
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    runDuration: new Histogram({
+      name: 'polyrun_run_duration_seconds',
+      help: 'Wall time of run stages',
+      labelNames: ['language'] as const,
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    totalDuration: new Histogram({
+      name: 'polyrun_execution_duration_seconds',
+      help: 'Time from admission to result, queue wait included',
+      labelNames: ['language'] as const,
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    cpuTime: new Histogram({
+      name: 'polyrun_cpu_time_seconds',
+      help: 'CPU time of an execution (compile + run)',
+      labelNames: ['language'] as const,
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    peakMemory: new Histogram({
+      name: 'polyrun_peak_memory_bytes',
+      help: 'Peak memory of the run stage (compile when it failed there)',
+      labelNames: ['language'] as const,
+      buckets: [1, 4, 16, 32, 64, 128, 256, 512, 1024, 2048].map((m) => m * MiB),
+      registers,
+    }),
+    timeouts: new Counter({
+      name: 'polyrun_timeouts_total',
+      help: 'Stages stopped by their CPU or wall time limit',
+      labelNames: ['stage'] as const,
+      registers,
+    }),
+    memoryKills: new Counter({
+      name: 'polyrun_memory_kills_total',
+      help: 'Stages killed at their memory limit',
+      labelNames: ['stage'] as const,
+      registers,
+    }),
+    outputTruncations: new Counter({
+      name: 'polyrun_output_truncations_total',
+      help: 'Streams cut at the output limit',
+      labelNames: ['stage', 'stream'] as const,
+      registers,
+    }),
+    sandboxFailures: new Counter({
+      name: 'polyrun_sandbox_failures_total',
+      help: 'Executions that ended in internal_error (sandbox failed to start or broke)',
+      labelNames: ['language'] as const,
+      registers,
+    }),
+    anomalies: new Counter({
+      name: 'polyrun_anomalies_total',
+      help: 'Suspicious outcomes (see telemetry/anomalies.ts), by kind',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
