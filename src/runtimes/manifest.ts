@@ -35,11 +35,12 @@ export interface RuntimeManifest {
     /** Name of the entry file when the request gives none, e.g. "main.py". */
     defaultName?: string;
     /**
-     * Regex (JavaScript syntax, multiline flag) searched in the entry file; the first capture group that
-     * matched is {mainClass}, so alternatives can express a preference (a public class, else any class).
-     * When nothing matches, {mainClass} is the entry file's stem and the file keeps its name.
+     * Regex (JavaScript syntax, multiline flag) searched in the entry file; its first capture group is
+     * {mainClass}. A list is tried in order and the first regex that matches wins, to express a preference
+     * (a public class, else any top-level class). When none matches, {mainClass} is the entry file's stem
+     * and the file keeps its name.
      */
-    classPattern?: string;
+    classPattern?: string | string[];
     /** Rename the entry file to this template (e.g. "{mainClass}.java") when classPattern matches. */
     renameTo?: string;
   };

@@ -130,11 +130,12 @@ function isScalarPlaceholder(key: string): key is (typeof SCALAR_PLACEHOLDERS)[n
   return (SCALAR_PLACEHOLDERS as readonly string[]).includes(key);
 }
 
-/** The first capture group of `pattern` that matched in `source`, or null. */
-export function findMainClass(pattern: string, source: string): string | null {
-  const match = new RegExp(pattern, 'm').exec(source);
-  if (!match) return null;
-  for (const group of match.slice(1)) if (group !== undefined && group !== '') return group;
+/** Group 1 of the first of `patterns` that matches in `source`, or null. */
+export function findMainClass(patterns: string | readonly string[], source: string): string | null {
+  for (const pattern of typeof patterns === 'string' ? [patterns] : patterns) {
+    const found = new RegExp(pattern, 'm').exec(source)?.[1];
+    if (found) return found;
+  }
   return null;
 }
 

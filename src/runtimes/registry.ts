@@ -73,15 +73,16 @@ export function validateManifest(data: unknown, file: string): RuntimeManifest {
 
   const version = v.object(m.version, 'version');
   v.argv(version.argv, 'version.argv', []);
-  v.string(version.pattern, 'version.pattern');
-  v.regex(version.pattern as string, 'version.pattern');
+  v.regex(version.pattern, 'version.pattern');
 
   if (m.entry !== undefined) {
     const entry = v.object(m.entry, 'entry');
     if (entry.defaultName !== undefined) v.string(entry.defaultName, 'entry.defaultName');
-    if (entry.classPattern !== undefined) {
-      v.string(entry.classPattern, 'entry.classPattern');
-      v.regex(entry.classPattern as string, 'entry.classPattern');
+    if (typeof entry.classPattern === 'string') {
+      v.regex(entry.classPattern, 'entry.classPattern');
+    } else if (entry.classPattern !== undefined) {
+      v.stringArray(entry.classPattern, 'entry.classPattern', { nonEmpty: true });
+      (entry.classPattern as string[]).forEach((p, i) => v.regex(p, `entry.classPattern[${i}]`));
     }
     if (entry.renameTo !== undefined) {
       v.string(entry.renameTo, 'entry.renameTo');
@@ -164,12 +165,16 @@ class Validator {
     value.forEach((item, i) => this.string(item, `${field}[${i}]`));
   }
 
-  regex(pattern: string, field: string): void {
+  regex(pattern: unknown, field: string): void {
+    this.string(pattern, field);
+    let groups = 0;
     try {
-      new RegExp(pattern, 'm');
+      // An alternative that matches the empty string tells how many capture groups the regex has.
+      groups = new RegExp(`${pattern as string}|`, 'm').exec('')!.length - 1;
     } catch (err) {
       this.fail(field, `not a valid regular expression: ${(err as Error).message}`);
     }
+    if (groups < 1) this.fail(field, 'needs a capture group: group 1 is the value it extracts');
   }
 
   /** An argv: non-empty, absolute or ./-relative program, placeholders known and used where they may be. */
