@@ -29,6 +29,10 @@ import { planExecution, type ExecutionPlan } from '../runtimes/plan.js';
 import { findManifest, loadManifests } from '../runtimes/registry.js';
 import { DEFAULT_HOST_CONFIG, SandboxHost, type SandboxHostConfig } from '../sandbox/host.js';
 import { Sandbox, type SandboxShape, type StageOutcome } from '../sandbox/sandbox.js';
+import { DEFAULT_POOL_OPTIONS, SandboxPool, type PoolOptions } from '../sandbox/pool.js';
+import { CompileCache, compileKey } from '../cache/compile-cache.js';
+import { matchOutputs } from '../runtimes/plan.js';
+import { cpus } from 'node:os';
 import type { ExecuteOptions, Executor, RuntimeInfo } from './types.js';
 import { validateRequestShape } from './validate.js';
 
@@ -50,6 +54,12 @@ export interface ExecutorOptions {
   network?: boolean;
   /** Skip the self-test cache (always re-run self-tests). */
   freshDetection?: boolean;
+  /** Warm pool of pre-started sandboxes; false (default) starts a sandbox per execution. */
+  pool?: Partial<PoolOptions> | boolean;
+  /** Execution slots the caller runs at once (the queue's concurrency); the pool refills only below it. */
+  slots?: number;
+  /** Compile cache in <dataDir>/compile-cache; false disables it. */
+  compileCache?: { maxBytes: number } | false;
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -63,13 +73,16 @@ export class SandboxExecutor implements Executor {
   unavailable: UnavailableRuntime[] = [];
   private readonly pendingCleanups = new Set<Promise<void>>();
   private closed = false;
+  private active = 0;
+  pool?: SandboxPool;
+  compileCache?: CompileCache;
 
   private constructor(
     readonly host: SandboxHost,
     private readonly manifests: RuntimeManifest[],
     private readonly bounds: RequestBounds,
     private readonly defaults: LimitTable,
-    private readonly maxLimits: LimitTable,
+    readonly maxLimits: LimitTable,
     private readonly log: NonNullable<ExecutorOptions['log']>,
   ) {}
 
@@ -95,6 +108,21 @@ export class SandboxExecutor implements Executor {
     );
     const dataDir = opts.dataDir ?? process.env.POLYRUN_DATA_DIR ?? 'data';
     await executor.detect(opts.freshDetection ? undefined : join(dataDir, 'runtimes-cache.json'));
+    if (opts.compileCache !== false) {
+      const maxBytes = opts.compileCache?.maxBytes ?? 256 * 1024 * 1024;
+      executor.compileCache = await CompileCache.open(join(dataDir, 'compile-cache'), maxBytes);
+    }
+    if (opts.pool) {
+      const slots = opts.slots ?? cpus().length;
+      const poolOptions = { ...DEFAULT_POOL_OPTIONS, minSize: slots, ...(opts.pool === true ? {} : opts.pool) };
+      executor.pool = new SandboxPool(
+        host,
+        executor.shapeFor(executor.maxLimits),
+        poolOptions,
+        () => executor.active >= slots,
+        (err) => executor.log('error', 'warm pool could not start a sandbox', { error: err.message }),
+      );
+    }
     return executor;
   }
 
@@ -200,14 +228,25 @@ export class SandboxExecutor implements Executor {
 
     const base = { language: manifest.name, version };
     let sandbox: Sandbox | undefined;
+    this.active++;
     try {
-      sandbox = await Sandbox.start(this.host, this.shapeFor(limits));
+      const shape = this.shapeFor(limits);
+      sandbox = this.pool?.take(shape) ?? (await Sandbox.start(this.host, shape));
       await sandbox.putFiles(plan.files);
-      return { ...base, ...(await this.runStages(sandbox, plan, limits, stdin, options.signal)) };
+      const cache = this.compileCache && plan.compile ? { key: compileKey({
+        scope: options.cacheScope ?? 'default',
+        runtime: manifest.name,
+        version,
+        argv: plan.compile.argv,
+        files: plan.files,
+      }) } : undefined;
+      return { ...base, ...(await this.runStages(sandbox, plan, limits, stdin, options.signal, cache?.key)) };
     } catch (err) {
       this.log('error', 'sandbox failure', { language: manifest.name, error: (err as Error).message });
       return { ...base, status: 'internal_error', compile: null, run: internalErrorStage((err as Error).message) };
     } finally {
+      this.active--;
+      this.pool?.nudge();
       if (sandbox) this.track(sandbox.destroy());
     }
   }
@@ -218,18 +257,46 @@ export class SandboxExecutor implements Executor {
     limits: LimitTable,
     stdin: Buffer,
     signal?: AbortSignal,
+    cacheKey?: string,
   ): Promise<Pick<ExecutionResult, 'status' | 'compile' | 'run'>> {
     let compile: StageResult | null = null;
     if (plan.compile) {
-      compile = toStageResult(await sandbox.runStage({ ...plan.compile, limits: limits.compile }, signal));
-      if (compile.status !== 'ok') return { status: executionStatus(compile, null), compile, run: null };
+      const hit = cacheKey ? await this.compileCache?.get(cacheKey) : undefined;
+      if (hit) {
+        const sources = new Set(plan.files.map((f) => f.name));
+        await sandbox.putFiles(hit.files.filter((f) => !sources.has(f.name)));
+        compile = cachedStage(hit.stdout, hit.stderr);
+      } else {
+        compile = toStageResult(await sandbox.runStage({ ...plan.compile, limits: limits.compile }, signal));
+        if (compile.status !== 'ok') return { status: executionStatus(compile, null), compile, run: null };
+        if (cacheKey) await this.storeCompileOutputs(sandbox, plan, cacheKey, compile);
+        compile.cached = false;
+      }
     }
     const run = toStageResult(await sandbox.runStage({ ...plan.run, limits: limits.run, stdin }, signal));
     return { status: executionStatus(compile, run), compile, run };
   }
 
+  /** Copy a successful compile's outputs out of the sandbox into the cache, before the run can touch them. */
+  private async storeCompileOutputs(sandbox: Sandbox, plan: ExecutionPlan, key: string, compile: StageResult): Promise<void> {
+    try {
+      const sources = new Set(plan.files.map((f) => f.name));
+      const names = matchOutputs(plan.compileOutputs, await sandbox.listFiles()).filter((n) => !sources.has(n));
+      if (names.length === 0) return;
+      const files = [];
+      for (const name of names) {
+        const file = await sandbox.getFile(name);
+        if (!file) return; // vanished or not a regular file: cache nothing rather than something partial
+        files.push({ name, ...file });
+      }
+      await this.compileCache!.put(key, { files, stdout: compile.stdout, stderr: compile.stderr });
+    } catch (err) {
+      this.log('warn', 'compile cache store failed', { error: (err as Error).message });
+    }
+  }
+
   /** One sandbox serves both stages, so it is sized for the larger of each bound. */
-  private shapeFor(limits: LimitTable): SandboxShape {
+  shapeFor(limits: LimitTable): SandboxShape {
     const max = (f: keyof StageLimits) => Math.max(limits.compile[f], limits.run[f]);
     return {
       memoryBytes: max('memoryBytes'),
@@ -254,6 +321,7 @@ export class SandboxExecutor implements Executor {
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.pool?.close();
     await this.settle();
     await this.host.cleanup();
   }
@@ -284,6 +352,22 @@ export function toStageResult(o: StageOutcome): StageResult {
     wallTimeMs: o.wallTimeMs,
     memoryBytes: o.memoryBytes,
     output: o.output.toString('utf8'),
+  };
+}
+
+function cachedStage(stdout: string, stderr: string): StageResult {
+  return {
+    status: 'ok',
+    exitCode: 0,
+    signal: null,
+    stdout,
+    stderr,
+    stdoutTruncated: false,
+    stderrTruncated: false,
+    cpuTimeMs: 0,
+    wallTimeMs: 0,
+    memoryBytes: 0,
+    cached: true,
   };
 }
 

@@ -8,6 +8,7 @@ export const FRAME = {
   stdin: 'I',
   run: 'R',
   get: 'G',
+  list: 'L',
   hello: 'H',
   stdout: 'O',
   stderr: 'E',

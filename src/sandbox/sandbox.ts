@@ -217,6 +217,13 @@ export class Sandbox {
     return answer.type === FRAME.data ? decodeFileData(answer.payload) : null;
   }
 
+  /** Names of the regular files directly in the working dir. */
+  async listFiles(): Promise<string[]> {
+    const answer = await this.request(encodeFrame(FRAME.list));
+    if (answer.type !== FRAME.data) throw new Error(`cannot list the working dir: ${answer.payload.toString('utf8')}`);
+    return answer.payload.toString('utf8').split('\0').filter(Boolean);
+  }
+
   /** Run one stage to its end and report what happened; never throws for what the program did. */
   async runStage(cmd: StageCommand, signal?: AbortSignal): Promise<StageOutcome> {
     const limits = cmd.limits;

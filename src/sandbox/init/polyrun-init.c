@@ -17,6 +17,7 @@
  *   'I' stdin:  bytes appended to the next stage's stdin
  *   'R' run:    NUL-terminated fields: cpu_seconds, nofile, fsize, stack, argc, argv..., envc, env..., cwd
  *   'G' get:    path; answered with 'D' (u32 mode, content) or 'N' (error text)
+ *   'L' list:   answered with 'D': names of the regular files directly in the cwd, each NUL-terminated
  *   EOF on fd 0: exit 0.
  * init -> host:
  *   'H' hello (ready), 'O' stdout bytes, 'E' stderr bytes, 'X' stage exit: "code\0signal\0" (-1 when n/a),
@@ -27,6 +28,7 @@
  * precedes its exit frame.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -178,6 +180,31 @@ static void get_file(unsigned char *payload, uint32_t len, uint32_t max_bytes) {
   if (got != size) { free(buf); send_text('N', "file changed while reading"); return; }
   send_frame('D', buf, (uint32_t)(size + 4));
   free(buf);
+}
+
+/* Regular files directly in the working dir (symlinks and dirs are not listed): what a compile produced. */
+static void list_files(void) {
+  DIR *dir = opendir(".");
+  if (!dir) { send_text('N', strerror(errno)); return; }
+  size_t cap = 4096, len = 0;
+  char *out = malloc(cap);
+  if (!out) die("malloc");
+  struct dirent *entry;
+  while ((entry = readdir(dir)) != NULL) {
+    struct stat st;
+    if (fstatat(dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) continue;
+    size_t n = strlen(entry->d_name) + 1;
+    if (len + n > cap) {
+      cap = (len + n) * 2;
+      out = realloc(out, cap);
+      if (!out) die("realloc");
+    }
+    memcpy(out + len, entry->d_name, n);
+    len += n;
+  }
+  closedir(dir);
+  send_frame('D', out, (uint32_t)len);
+  free(out);
 }
 
 struct stage {
@@ -345,6 +372,7 @@ int main(void) {
     switch (hdr[0]) {
       case 'F': put_file(payload, len); break;
       case 'G': get_file(payload, len, MAX_FRAME - 4); break;
+      case 'L': list_files(); break;
       case 'I':
         stdin_buf = realloc(stdin_buf, stdin_len + len);
         if (!stdin_buf && len) die("realloc");
