@@ -18,7 +18,7 @@ export function ensureFirstKey(config: PolyrunConfig, print: (line: string) => v
   const { key } = store.create('default');
   print(
     `polyrun: created an API key for tenant "default" (shown only now; its hash is in ${store.path}):\n\n  ${key}\n\n` +
-      `  curl -H "Authorization: Bearer ${key}" http://HOST:PORT/v1/runtimes\n`,
+      `  curl -H "Authorization: Bearer ${key}" http://${config.host}:${config.port}/v1/runtimes\n`,
   );
 }
 
