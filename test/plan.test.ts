@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { PolyrunError } from '../src/contract/errors.js';
 import type { SourceFile } from '../src/contract/request.js';
+import { DEFAULT_LIMITS } from '../src/limits/limits.js';
 import type { RuntimeManifest } from '../src/runtimes/manifest.js';
 import {
   BASE_ENV,
@@ -122,6 +123,33 @@ describe('environment', () => {
     expect(plan.run.env).toEqual(BASE_ENV);
     expect(plan.compile?.env).toEqual(BASE_ENV);
     expect(plan.compile?.env).not.toBe(plan.run.env);
+  });
+});
+
+describe('{memoryMiB}', () => {
+  const sized = manifest({
+    compile: { argv: ['/usr/bin/toyc', '-Xmx{memoryMiB}m', '{entry}'], outputs: ['a'] },
+    run: { argv: ['/usr/bin/toy', '--max={memoryMiB}m', '{entry}'] },
+    env: { TOY_HEAP: '{memoryMiB}MiB', PLAIN: 'x' },
+    limits: { run: { memoryBytes: 300 * 1024 * 1024 } },
+  });
+
+  test('is each stage memory limit in MiB, in argv and env values', () => {
+    const limits = {
+      compile: { ...DEFAULT_LIMITS.compile, memoryBytes: 1024 * 1024 * 1024 },
+      run: { ...DEFAULT_LIMITS.run, memoryBytes: 128 * 1024 * 1024 + 5 },
+    };
+    const plan = planExecution(sized, [file('x')], [], limits);
+    expect(plan.compile?.argv[1]).toBe('-Xmx1024m');
+    expect(plan.compile?.env.TOY_HEAP).toBe('1024MiB');
+    expect(plan.run.argv[1]).toBe('--max=128m');
+    expect(plan.run.env).toMatchObject({ TOY_HEAP: '128MiB', PLAIN: 'x' });
+  });
+
+  test('defaults to the built-in limits under the manifest overrides', () => {
+    const plan = planExecution(sized, [file('x')], []);
+    expect(plan.compile?.argv[1]).toBe(`-Xmx${DEFAULT_LIMITS.compile.memoryBytes / 1024 / 1024}m`);
+    expect(plan.run.argv[1]).toBe('--max=300m');
   });
 });
 

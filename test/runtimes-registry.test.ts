@@ -81,6 +81,7 @@ describe('validation names the file and the field', () => {
     ['broken regex', { version: { argv: ['/usr/bin/toy'], pattern: '(' } }, 'version.pattern', 'not a valid regular expression'],
     ['unknown limit', { limits: { run: { cpuMs: 5 } } }, 'limits.run.cpuMs', 'is not a limit'],
     ['non-integer limit', { limits: { compile: { wallTimeMs: 1.5 } } }, 'limits.compile.wallTimeMs', 'positive integer'],
+    ['list placeholder in env', { env: { FILES: '{files}' } }, 'env.FILES', 'whole argv element'],
     ['relative mount', { mounts: ['etc/mono'] }, 'mounts[0]', 'absolute path'],
     ['renameTo without classPattern', { entry: { renameTo: '{mainClass}.toy' } }, 'entry.renameTo', 'needs entry.classPattern'],
     ['core not a boolean', { core: 'yes' }, 'core', 'true or false'],
@@ -146,6 +147,8 @@ describe('probeVersion', () => {
   test('runs argv without a shell, with the sandbox base env plus the manifest env', async () => {
     expect(await probe(['/usr/bin/printf', '%s', '$HOME;x'], '^(.*)$')).toBe('$HOME;x');
     expect(await probe(['/usr/bin/bash', '-c', 'echo "$PATH|$TOY"'], '^(.*)$', { TOY: 'yes' })).toBe('/usr/local/bin:/usr/bin:/bin|yes');
+    // Placeholders in the env are expanded as for a run stage with the default limits.
+    expect(await probe(['/usr/bin/bash', '-c', 'echo "$HEAP"'], '^(.*)$', { HEAP: '{memoryMiB}MiB' })).toBe('256MiB');
   });
 
   test('a missing binary, no match or a hang is null', async () => {

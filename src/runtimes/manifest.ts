@@ -9,6 +9,7 @@
  *   {sources}   every file whose extension is one of `extensions`, each its own argument
  *   {mainClass} the class name found by `entry.classPattern` in the entry file (e.g. Java)
  *   {args}      the request's program arguments, each its own argument (run only)
+ *   {memoryMiB} the stage's memory limit in MiB (for runtimes that cannot see the sandbox's cgroup limit)
  * {files}, {sources} and {args} must be a whole argv element; the others may sit inside one ("-out:{stem}.exe").
  * The expansion lives in src/runtimes/plan.ts (`planExecution`); src/runtimes/registry.ts rejects unknown
  * placeholders when it loads a manifest.
@@ -55,6 +56,7 @@ export interface RuntimeManifest {
     outputs: string[];
   };
   run: { argv: string[] };
+  /** Added to the base env (PATH, HOME=/tmp, LANG, TMPDIR); values may use the scalar placeholders. */
   env?: Record<string, string>;
   /** Extra host paths bind-mounted read-only at the same place inside the sandbox (besides /usr). */
   mounts?: string[];

@@ -5,6 +5,7 @@
  */
 import { PolyrunError } from '../contract/errors.js';
 import type { SourceFile } from '../contract/request.js';
+import { DEFAULT_LIMITS, overlay, type LimitTable } from '../limits/limits.js';
 import type { RuntimeManifest } from './manifest.js';
 
 export interface StagePlan {
@@ -39,8 +40,12 @@ export const BASE_ENV: Readonly<Record<string, string>> = Object.freeze({
 
 /** Placeholders that expand to zero or more whole argv elements. */
 export const LIST_PLACEHOLDERS = ['files', 'sources', 'args'] as const;
-/** Placeholders that expand to one string and may sit inside a longer argv element. */
-export const SCALAR_PLACEHOLDERS = ['entry', 'stem', 'mainClass'] as const;
+/**
+ * Placeholders that expand to one string and may sit inside a longer argv element or an env value.
+ * {memoryMiB} is the stage's memory limit in MiB: runtimes that size their heap from the machine's RAM
+ * (the JVM) cannot see the sandbox's cgroup limit, so the manifest tells them.
+ */
+export const SCALAR_PLACEHOLDERS = ['entry', 'stem', 'mainClass', 'memoryMiB'] as const;
 
 const PLACEHOLDER = /\{([A-Za-z]+)\}/g;
 /** Source files are written readable by the sandbox user; nothing needs them executable (argv names the tool). */
@@ -49,7 +54,16 @@ const FILE_MODE = 0o644;
 type ScalarValues = Record<(typeof SCALAR_PLACEHOLDERS)[number], string>;
 type ListValues = Record<(typeof LIST_PLACEHOLDERS)[number], string[]>;
 
-export function planExecution(m: RuntimeManifest, files: SourceFile[], args: string[]): ExecutionPlan {
+/**
+ * `limits` are the execution's resolved limits; without them {memoryMiB} is the runtime's default (the
+ * built-in defaults under the manifest's overrides).
+ */
+export function planExecution(
+  m: RuntimeManifest,
+  files: SourceFile[],
+  args: string[],
+  limits: LimitTable = overlay(DEFAULT_LIMITS, m.limits),
+): ExecutionPlan {
   const [entryFile] = files;
   if (!entryFile) throw new PolyrunError('VALIDATION_FAILED', 'at least one file is required');
 
@@ -62,7 +76,7 @@ export function planExecution(m: RuntimeManifest, files: SourceFile[], args: str
     if (found !== null) {
       mainClass = found;
       if (m.entry.renameTo) {
-        names[0] = expandScalars(m.entry.renameTo, { entry: entryName, stem, mainClass });
+        names[0] = expandScalars(m.entry.renameTo, { entry: entryName, stem, mainClass, memoryMiB: '' });
         stem = stripExtension(names[0]);
       }
     }
@@ -77,20 +91,39 @@ export function planExecution(m: RuntimeManifest, files: SourceFile[], args: str
     seen.add(name);
   }
 
-  const scalars: ScalarValues = { entry, stem, mainClass };
   const lists: ListValues = {
     files: names,
     sources: names.filter((n) => hasExtension(m, n)),
     args,
   };
-  const env = { ...BASE_ENV, ...(m.env ?? {}) };
+  const mib = (bytes: number) => String(Math.max(1, Math.floor(bytes / (1024 * 1024))));
+  const compileScalars: ScalarValues = { entry, stem, mainClass, memoryMiB: mib(limits.compile.memoryBytes) };
+  const runScalars: ScalarValues = { entry, stem, mainClass, memoryMiB: mib(limits.run.memoryBytes) };
+  const envFor = (scalars: ScalarValues) => stageEnv(m, scalars);
 
   return {
     files: files.map((f, i) => ({ name: names[i] as string, content: f.content, mode: FILE_MODE })),
-    compile: m.compile ? { argv: expandArgv(m.compile.argv, scalars, { ...lists, args: [] }), env: { ...env } } : null,
-    run: { argv: expandArgv(m.run.argv, scalars, lists), env: { ...env } },
-    compileOutputs: (m.compile?.outputs ?? []).map((o) => expandScalars(o, scalars)),
+    compile: m.compile
+      ? { argv: expandArgv(m.compile.argv, compileScalars, { ...lists, args: [] }), env: envFor(compileScalars) }
+      : null,
+    run: { argv: expandArgv(m.run.argv, runScalars, lists), env: envFor(runScalars) },
+    compileOutputs: (m.compile?.outputs ?? []).map((o) => expandScalars(o, runScalars)),
   };
+}
+
+function stageEnv(m: RuntimeManifest, scalars: ScalarValues): Record<string, string> {
+  const env: Record<string, string> = { ...BASE_ENV };
+  for (const [key, value] of Object.entries(m.env ?? {})) env[key] = expandScalars(value, scalars);
+  return env;
+}
+
+/**
+ * The env for running a manifest's tool on the host outside any execution (the version probe): the same
+ * base and manifest env as a run stage with the runtime's default limits, so e.g. GOMEMLIMIT is a number.
+ */
+export function probeEnv(m: RuntimeManifest): Record<string, string> {
+  const memory = overlay(DEFAULT_LIMITS, m.limits).run.memoryBytes;
+  return stageEnv(m, { entry: '', stem: '', mainClass: '', memoryMiB: String(Math.floor(memory / (1024 * 1024))) });
 }
 
 /** The name an unnamed file gets: the entry `entry.defaultName` or main.EXT, the others fileI.EXT. */

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LIMIT_FIELDS, type StageLimits } from '../limits/limits.js';
 import type { RuntimeManifest } from './manifest.js';
-import { BASE_ENV, LIST_PLACEHOLDERS, SCALAR_PLACEHOLDERS } from './plan.js';
+import { LIST_PLACEHOLDERS, SCALAR_PLACEHOLDERS, probeEnv } from './plan.js';
 
 /**
  * The manifests ship as JSON next to the sources; tsc does not copy them, so from dist/src/runtimes we look
@@ -110,6 +110,7 @@ export function validateManifest(data: unknown, file: string): RuntimeManifest {
     for (const [key, value] of Object.entries(env)) {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) v.fail(`env.${key}`, 'is not a valid variable name');
       v.string(value, `env.${key}`);
+      v.placeholders(value as string, `env.${key}`);
     }
   }
   if (m.mounts !== undefined) {
@@ -236,7 +237,7 @@ export function probeVersion(m: RuntimeManifest, timeoutMs = VERSION_PROBE_TIMEO
     execFile(
       program,
       args,
-      { timeout: timeoutMs, env: { ...BASE_ENV, ...(m.env ?? {}) }, maxBuffer: 1024 * 1024, windowsHide: true },
+      { timeout: timeoutMs, env: probeEnv(m), maxBuffer: 1024 * 1024, windowsHide: true },
       (err, stdout, stderr) => {
         // Some tools print their version to stderr (java -version) or exit non-zero after printing it.
         // A failed run (missing binary, timeout) has nothing to match, so err needs no separate check.
