@@ -8,7 +8,7 @@ import { createExecutor } from '../src/executor/executor.js';
 import type { Executor } from '../src/executor/types.js';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app.js';
 
-const LANGUAGES = ['python', 'bash', 'javascript'];
+const LANGUAGES = ['python', 'bash', 'javascript', 'c'];
 const dataDir = tempDir('polyrun-e2e-');
 let executor: Executor;
 let t: TestApp;
@@ -118,6 +118,21 @@ describe('Piston-compatible API with the real executor', () => {
     expect(re.json.run).toMatchObject({ status: 'RE', code: 3, signal: null, stdout: 'out\n', stderr: 'err\n', output: 'out\nerr\n' });
     const to = await call('/api/v2/execute', { language: 'bash', version: '*', files: [{ content: 'sleep 10' }], run_timeout: 300 });
     expect(to.json.run).toMatchObject({ status: 'TO', signal: 'SIGKILL', code: null, message: 'Time limit exceeded' });
+  }, 30_000);
+
+  it('reports compile stages of compiled languages, and no run stage after a failed compile', async () => {
+    const ok = await call('/api/v2/execute', {
+      language: 'c',
+      version: '*',
+      files: [{ name: 'main.c', content: '#include <stdio.h>\nint main(void) { puts("compiled"); return 0; }\n' }],
+    });
+    expect(ok.status, JSON.stringify(ok.json)).toBe(200);
+    expect(ok.json.compile).toMatchObject({ code: 0, status: null });
+    expect(ok.json.run).toMatchObject({ stdout: 'compiled\n', code: 0, status: null });
+    const broken = await call('/api/v2/execute', { language: 'c', version: '*', files: [{ name: 'main.c', content: 'int main(void) { return nope; }' }] });
+    expect(broken.json.compile).toMatchObject({ status: 'RE', code: expect.any(Number) });
+    expect(broken.json.compile.stderr).toMatch(/nope/);
+    expect(broken.json.run).toBeUndefined();
   }, 30_000);
 });
 

@@ -142,26 +142,14 @@ export function toPistonStage(s: StageResult): PistonStage {
 export function toPistonResult(r: ExecutionResult): {
   language: string;
   version: string;
-  run: PistonStage;
   compile?: PistonStage;
+  run?: PistonStage;
 } {
-  const notRun: StageResult = {
-    status: 'ok',
-    exitCode: null,
-    signal: null,
-    stdout: '',
-    stderr: '',
-    stdoutTruncated: false,
-    stderrTruncated: false,
-    cpuTimeMs: 0,
-    wallTimeMs: 0,
-    memoryBytes: 0,
-  };
+  // Like Piston: no run stage after a failed compile, no compile stage for interpreted languages.
   return {
     language: r.language,
     version: r.version,
     ...(r.compile ? { compile: toPistonStage(r.compile) } : {}),
-    // Piston always has a run stage; after a failed compile ours is null, so report an empty one.
-    run: toPistonStage(r.run ?? notRun),
+    ...(r.run ? { run: toPistonStage(r.run) } : {}),
   };
 }
