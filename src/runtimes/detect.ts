@@ -108,19 +108,31 @@ export async function detectRuntimes(options: DetectOptions): Promise<DetectionR
 }
 
 /**
- * What a self-test result depends on. The binary's mtime catches a reinstalled toolchain whose version string
- * did not change (a Debian security update of the same upstream version).
+ * What a self-test result depends on. The binaries' mtimes catch a reinstalled toolchain whose version
+ * string did not change (a Debian security update of the same upstream version); every program the
+ * manifest starts counts, so TypeScript is re-tested when node (its run stage) changes, not only tsc.
  */
 export async function cacheKey(m: RuntimeManifest, version: string): Promise<string> {
-  const program = m.version.argv[0] ?? '';
-  let binary = 'missing';
-  try {
-    const resolved = await realpath(program);
-    binary = `${resolved}@${(await stat(resolved)).mtimeMs}`;
-  } catch {
-    // Probed fine but cannot be stat'ed (raced with an uninstall): the key just will not match next time.
+  const programs = [m.version.argv[0], m.compile?.argv[0], m.run.argv[0]].filter(
+    (p): p is string => p !== undefined && p.startsWith('/'),
+  );
+  const binaries: string[] = [];
+  for (const program of [...new Set(programs)]) {
+    try {
+      const resolved = await realpath(program);
+      binaries.push(`${resolved}@${(await stat(resolved)).mtimeMs}`);
+    } catch {
+      // Probed fine but cannot be stat'ed (raced with an uninstall): the key just will not match next time.
+      binaries.push(`${program}@missing`);
+    }
   }
-  return createHash('sha256').update(JSON.stringify(m)).update('\0').update(version).update('\0').update(binary).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(m))
+    .update('\0')
+    .update(version)
+    .update('\0')
+    .update(binaries.join('\0'))
+    .digest('hex');
 }
 
 function emptyCache(): CacheFile {
