@@ -38,6 +38,15 @@ describe('authentication', () => {
     expect((await t.app.inject({ url: '/healthz' })).statusCode).toBe(200);
   });
 
+  it('rate-limits requests without a valid key per client IP', async () => {
+    const t = await start(new FakeExecutor(), { config: { anonymousPolicy: { rate: { perSecond: 0.001, burst: 2 } } } });
+    const codes: number[] = [];
+    for (let i = 0; i < 3; i++) codes.push((await post(t, '/v1/execute', body('print:x'), { authorization: `Bearer guess${i}` })).statusCode);
+    expect(codes).toEqual([401, 401, 429]);
+    // A valid key has its own bucket.
+    expect((await post(t, '/v1/execute', body('print:x'))).statusCode).toBe(200);
+  });
+
   it('runs without keys when auth is off', async () => {
     const t = await start(new FakeExecutor(), { config: { auth: false } });
     expect((await post(t, '/v1/execute', body('print:x'), {})).statusCode).toBe(200);

@@ -16,6 +16,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { PolyrunError } from '../contract/errors.js';
+import { anonymousPolicy } from '../config/policy.js';
 import type { PolyrunConfig } from '../config/schema.js';
 import type { Executor } from '../executor/types.js';
 import { authentication } from '../pipeline/auth.js';
@@ -141,7 +142,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       if (executions.draining) throw new PolyrunError('SHUTTING_DOWN', 'the service is shutting down; retry on another instance');
     });
     await api.register(authentication, { config, keys, metrics });
-    await api.register(rateLimiting, { metrics, now });
+    await api.register(rateLimiting, { metrics, now, unauthenticatedRate: anonymousPolicy(config).rate });
     await api.register(quotaCheck, { guard: quota });
     await api.register(v1Routes, { prefix: '/v1', services });
     await api.register(pistonRoutes, { prefix: '/api/v2', services });

@@ -1,6 +1,7 @@
 /**
  * Pipeline stage 1, authentication: turn the API key of a request (`Authorization: Bearer KEY` or
  * `X-API-Key: KEY`) into a tenant and its policy. With auth off every caller is the anonymous tenant.
+ * A request without a valid key gets no tenant and is refused with 401 once it has passed the rate limiter.
  */
 import fp from 'fastify-plugin';
 import type { FastifyRequest } from 'fastify';
@@ -35,7 +36,9 @@ export const authentication = fp<AuthOptions>(
     const anonymous: Tenant = { id: ANONYMOUS_TENANT_ID, policy: anonymousPolicy(config), anonymous: true };
     app.decorateRequest('tenant', null);
 
-    app.addHook('onRequest', async (request, reply) => {
+    app.decorateRequest('authFailure', null);
+
+    app.addHook('onRequest', async (request) => {
       if (request.routeOptions.config?.public) return;
       if (!config.auth || !keys) {
         request.tenant = anonymous;
@@ -43,17 +46,26 @@ export const authentication = fp<AuthOptions>(
       }
       const key = presentedKey(request.headers);
       const stored = key === undefined ? undefined : keys.verify(key);
-      if (!stored) {
-        metrics.authFailures.inc({ reason: key === undefined ? 'missing' : 'invalid' });
-        reply.header('www-authenticate', 'Bearer realm="polyrun"');
-        throw new PolyrunError(
-          'UNAUTHORIZED',
-          key === undefined
-            ? 'an API key is required: send "Authorization: Bearer KEY" or "X-API-Key: KEY"'
-            : 'the API key is not valid',
-        );
+      if (stored) {
+        request.tenant = { id: stored.tenant, policy: policyFor(config, stored.tenant), anonymous: false };
+        return;
       }
-      request.tenant = { id: stored.tenant, policy: policyFor(config, stored.tenant), anonymous: false };
+      metrics.authFailures.inc({ reason: key === undefined ? 'missing' : 'invalid' });
+      request.authFailure = new PolyrunError(
+        'UNAUTHORIZED',
+        key === undefined
+          ? 'an API key is required: send "Authorization: Bearer KEY" or "X-API-Key: KEY"'
+          : 'the API key is not valid',
+      );
+    });
+
+    // The refusal waits until after the rate limiter (an onRequest hook of each route, so it runs after
+    // this one): requests without a valid key are rate-limited per client IP, which throttles key guessing.
+    // preParsing still comes before the body is read.
+    app.addHook('preParsing', async (request, reply) => {
+      if (!request.authFailure) return;
+      reply.header('www-authenticate', 'Bearer realm="polyrun"');
+      throw request.authFailure;
     });
   },
   { name: 'polyrun-authentication' },

@@ -1,28 +1,28 @@
 /**
- * Pipeline stage 2, rate limiting: a token bucket per tenant (per client IP when auth is off), sized by the
- * tenant's policy. Runs after authentication (it needs the tenant) and before the body is parsed, so a
+ * Pipeline stage 2, rate limiting: a token bucket per tenant (per client IP when auth is off or the key is
+ * missing or wrong), sized by the tenant's policy. Runs after authentication (it needs the tenant) and before the body is parsed, so a
  * flood costs little. 429 RATE_LIMITED with Retry-After and RateLimit-Limit/Remaining/Reset.
  */
 import fp from 'fastify-plugin';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
 import { PolyrunError } from '../contract/errors.js';
+import type { TenantPolicy } from '../config/policy.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { tokenBucketStore } from './token-bucket.js';
 import './context.js';
 
 export interface RateLimitOptions {
+  /** The rate of callers without a valid key (per client IP). */
+  unauthenticatedRate: TenantPolicy['rate'];
   metrics: Metrics;
   now?: () => number;
 }
 
-function policyOf(request: FastifyRequest) {
-  // Authentication always runs first on rate-limited routes; the fallback only guards against misuse.
-  return request.tenant?.policy.rate ?? { perSecond: 1, burst: 1 };
-}
-
 export const rateLimiting = fp<RateLimitOptions>(
-  async (app, { metrics, now }) => {
+  async (app, { metrics, now, unauthenticatedRate }) => {
+    // Authentication has run: a tenant, or none when the key was missing or wrong.
+    const rateOf = (request: FastifyRequest) => request.tenant?.policy.rate ?? unauthenticatedRate;
     await app.register(rateLimit, {
       global: true,
       hook: 'onRequest',
@@ -31,9 +31,9 @@ export const rateLimiting = fp<RateLimitOptions>(
       allowList: (request) => request.routeOptions.config?.public === true,
       keyGenerator: (request) =>
         request.tenant && !request.tenant.anonymous ? `tenant:${request.tenant.id}` : `ip:${request.ip}`,
-      max: (request) => policyOf(request).burst,
+      max: (request) => rateOf(request).burst,
       timeWindow: (request) => {
-        const { burst, perSecond } = policyOf(request);
+        const { burst, perSecond } = rateOf(request);
         return Math.ceil((burst / perSecond) * 1000);
       },
       errorResponseBuilder: (_request, context) => {
