@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { pino } from 'pino';
 import { buildApp, keysFilePath } from '../api/app.js';
-import { loadConfig } from '../config/load.js';
+import { SETTINGS, loadConfig } from '../config/load.js';
 import type { PolyrunConfig } from '../config/schema.js';
 import { createExecutor } from '../executor/executor.js';
 import { KeyStore } from '../store/keys.js';
@@ -22,7 +22,25 @@ export function ensureFirstKey(config: PolyrunConfig, print: (line: string) => v
   );
 }
 
+function usage(): string {
+  const rows = SETTINGS.filter((s) => s.flag).map((s) => `  --${s.flag} VALUE`.padEnd(30) + s.description);
+  return [
+    'usage: polyrun serve [--config FILE] [--no-auth] [flags]',
+    '',
+    '  --config FILE'.padEnd(30) + 'YAML or JSON config file (or POLYRUN_CONFIG)',
+    '  --no-auth'.padEnd(30) + 'no API keys: anyone who can reach the port may run code',
+    ...rows,
+    '',
+    'Every setting, its env var and default: docs/configuration.md',
+    '',
+  ].join('\n');
+}
+
 export async function serveCommand(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(usage());
+    return;
+  }
   const { config, source } = loadConfig(argv);
   const logger = pino({ level: config.logLevel, base: { service: 'polyrun' } });
   mkdirSync(config.dataDir, { recursive: true });
@@ -60,7 +78,12 @@ export async function serveCommand(argv: string[]): Promise<void> {
     process.once('SIGINT', stop);
   });
 
-  await app.listen({ port: config.port, host: config.host });
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    await app.close(); // releases the executor's sandboxes too
+    throw err;
+  }
   logger.info(
     { config: source ?? '(defaults)', dataDir: config.dataDir, auth: config.auth, slots: config.slots, runtimes: executor.runtimes().length },
     'polyrun is serving',

@@ -1,7 +1,8 @@
 /**
  * Pipeline stage 4, semantic validation (the schema has already been checked by Fastify): the language
  * exists and the tenant may use it, encodings decode, file names are safe and the request is within
- * DEFAULT_BOUNDS, limits are within the tenant's ceiling. Produces the ExecutionRequest the executor consumes. Throws PolyrunError.
+ * DEFAULT_BOUNDS, limits are within the tenant's ceiling. Produces the ExecutionRequest the executor
+ * consumes. Throws PolyrunError.
  */
 import { PolyrunError } from '../contract/errors.js';
 import type { ExecutionRequest, SourceFile } from '../contract/request.js';
