@@ -292,6 +292,29 @@ describe.concurrent('multi-file programs', () => {
     ]);
     expect(summary(r)).toMatchObject({ status: 'ok', run: { stdout: '42\n' } });
   }, TIMEOUT);
+  test('go builds every file of package main', async () => {
+    const r = await execute('go', [
+      { name: 'main.go', content: 'package main\n\nimport "fmt"\n\nfunc main() {\n\tfmt.Println(double(21))\n}\n' },
+      { name: 'double.go', content: 'package main\n\nfunc double(n int) int {\n\treturn n * 2\n}\n' },
+    ]);
+    expect(summary(r)).toMatchObject({ status: 'ok', run: { stdout: '42\n' } });
+  }, TIMEOUT);
+
+  test('typescript compiles an imported module and runs the entry', async () => {
+    const r = await execute('typescript', [
+      { name: 'main.ts', content: 'import { double } from "./double";\nconsole.log(double(21));\n' },
+      { name: 'double.ts', content: 'export function double(n: number): number {\n  return n * 2;\n}\n' },
+    ]);
+    expect(summary(r)).toMatchObject({ status: 'ok', run: { stdout: '42\n' } });
+  }, TIMEOUT);
+
+  test('rust finds a module file beside the entry', async () => {
+    const r = await execute('rust', [
+      { name: 'main.rs', content: 'mod double;\n\nfn main() {\n    println!("{}", double::double(21));\n}\n' },
+      { name: 'double.rs', content: 'pub fn double(n: i32) -> i32 {\n    n * 2\n}\n' },
+    ]);
+    expect(summary(r)).toMatchObject({ status: 'ok', run: { stdout: '42\n' } });
+  }, TIMEOUT);
 });
 
 describe.concurrent('java class names', () => {
