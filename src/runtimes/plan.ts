@@ -99,14 +99,13 @@ export function planExecution(
   const mib = (bytes: number) => String(Math.max(1, Math.floor(bytes / (1024 * 1024))));
   const compileScalars: ScalarValues = { entry, stem, mainClass, memoryMiB: mib(limits.compile.memoryBytes) };
   const runScalars: ScalarValues = { entry, stem, mainClass, memoryMiB: mib(limits.run.memoryBytes) };
-  const envFor = (scalars: ScalarValues) => stageEnv(m, scalars);
 
   return {
     files: files.map((f, i) => ({ name: names[i] as string, content: f.content, mode: FILE_MODE })),
     compile: m.compile
-      ? { argv: expandArgv(m.compile.argv, compileScalars, { ...lists, args: [] }), env: envFor(compileScalars) }
+      ? { argv: expandArgv(m.compile.argv, compileScalars, { ...lists, args: [] }), env: stageEnv(m, compileScalars) }
       : null,
-    run: { argv: expandArgv(m.run.argv, runScalars, lists), env: envFor(runScalars) },
+    run: { argv: expandArgv(m.run.argv, runScalars, lists), env: stageEnv(m, runScalars) },
     compileOutputs: (m.compile?.outputs ?? []).map((o) => expandScalars(o, runScalars)),
   };
 }
