@@ -1,0 +1,108 @@
+/**
+ * After an execution (and `await ex.settle()`), nothing of its sandbox may remain on the host. `hostLeftovers`
+ * lists what does; an empty list means clean.
+ *
+ * Processes: any process whose uid is in the sandbox range (container root maps to 200000, the program runs
+ * as 201000). Other polyrun instances on this machine (parallel test files with their own state dirs, another
+ * service) run sandboxes in the same range, so a process whose cgroup names another instance
+ * (`.../polyrun/<other instance>/...`) is not ours: a sandboxed process cannot move itself to another
+ * cgroup. Anything else in the range (in our instance's cgroup, or in no polyrun cgroup at all) is a
+ * leftover.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { hierarchyBases } from '../../src/sandbox/cgroups.js';
+import type { SandboxHost } from '../../src/sandbox/host.js';
+
+const run = promisify(execFile);
+
+export const SANDBOX_UID_MIN = 200_000;
+export const SANDBOX_UID_END = 265_536;
+
+export interface HostProcess {
+  pid: number;
+  name: string;
+  uids: number[];
+  cgroup: string;
+}
+
+/** Every process on the host with any of its uids (real, effective, saved, fs) in [min, end). */
+export function processesInUidRange(min = SANDBOX_UID_MIN, end = SANDBOX_UID_END): HostProcess[] {
+  const found: HostProcess[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${entry}/status`, 'utf8');
+    } catch {
+      continue; // exited while we looked
+    }
+    const uids = (/^Uid:\s+(.*)$/m.exec(status)?.[1] ?? '').trim().split(/\s+/).map(Number);
+    if (!uids.some((u) => u >= min && u < end)) continue;
+    let cgroup = '';
+    try {
+      cgroup = readFileSync(`/proc/${entry}/cgroup`, 'utf8');
+    } catch {
+      continue;
+    }
+    found.push({ pid: Number(entry), name: /^Name:\s+(.*)$/m.exec(status)?.[1] ?? '?', uids, cgroup });
+  }
+  return found;
+}
+
+/** The polyrun instance a process's cgroup names (`.../polyrun/<instance>/...`), if any. */
+export function instanceOf(p: HostProcess): string | null {
+  return /\/polyrun\/([^/\n]+)/.exec(p.cgroup)?.[1] ?? null;
+}
+
+function isDir(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+export interface HostCleanTarget {
+  host: SandboxHost;
+}
+
+export async function hostLeftovers(ex: HostCleanTarget): Promise<string[]> {
+  const host = ex.host;
+  const problems: string[] = [];
+
+  // 1. processes in the sandbox uid range that are not another live instance's
+  for (const p of processesInUidRange()) {
+    const inst = instanceOf(p);
+    if (inst !== null && inst !== host.instanceId) continue;
+    problems.push(`process ${p.pid} (${p.name}) uids ${p.uids.join(',')} cgroup ${p.cgroup.replace(/\n/g, ' ')}`);
+  }
+
+  // 2. containers in the runtime's state
+  if (existsSync(host.runtime.stateRoot)) {
+    const { stdout } = await run(host.runtime.binary, ['--root', host.runtime.stateRoot, 'list', '-q']);
+    for (const id of stdout.split('\n').filter(Boolean)) problems.push(`container ${id} still in ${host.runtime.stateRoot}`);
+  }
+
+  // 3. cgroup dirs under the instance's parent, in every hierarchy
+  for (const base of hierarchyBases()) {
+    const parent = join(base, host.cgroupParent);
+    if (!isDir(parent)) continue;
+    for (const child of readdirSync(parent)) {
+      if (isDir(join(parent, child))) problems.push(`cgroup ${join(parent, child)}`);
+    }
+  }
+
+  // 4. mounts that mention the instance dir
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    if (line.includes(host.instanceDir)) problems.push(`mount ${line}`);
+  }
+
+  // 5. bundles
+  if (existsSync(host.bundlesDir)) {
+    for (const b of readdirSync(host.bundlesDir)) problems.push(`bundle ${join(host.bundlesDir, b)}`);
+  }
+  return problems;
+}
