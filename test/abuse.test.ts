@@ -327,6 +327,73 @@ int main(void) { FILE *f = fopen("/tmp/big", "w"); char b[4096] = {0}; for (int 
   });
 });
 
+describe('more exhaustion', () => {
+  it('opening files until refused stops at openFiles', async () => {
+    const r = await py(`
+import errno
+fds = []
+try:
+    while True:
+        fds.append(open('/box/main.py'))
+except OSError as e:
+    print('error=' + errno.errorcode[e.errno])
+print('opened=' + str(len(fds)))
+`, { openFiles: 32, wallTimeMs: 3000 });
+    expect(r.status).toBe('ok');
+    const v = lines(run(r).stdout);
+    expect(v.error).toBe('EMFILE');
+    expect(Number(v.opened)).toBeLessThanOrEqual(32);
+    await expectHostClean();
+  });
+
+  it('creating empty files without end is stopped by a limit, not the host', async () => {
+    const r = await py(`
+import errno, os
+n = 0
+try:
+    while True:
+        os.close(os.open('/tmp/f%d' % n, os.O_CREAT | os.O_WRONLY, 0o644))
+        n += 1
+except OSError as e:
+    print('error=' + errno.errorcode[e.errno])
+print('files=' + str(n))
+`, { memoryBytes: 64 * MiB, wallTimeMs: 3000 });
+    // The inodes are kernel memory charged to the sandbox (or bounded by the tmpfs): it ends one way or another.
+    expect(['ok', 'memory_limit', 'time_limit']).toContain(r.status);
+    if (r.status === 'ok') expect(lines(run(r).stdout).error).toMatch(/^(ENOSPC|ENOMEM)$/);
+    await expectHostClean();
+    await expectStillWorks();
+  });
+
+  it('concurrent sandboxes cannot see each other', async () => {
+    const secret = randomBytes(8).toString('hex');
+    const [holder, snooper] = await Promise.all([
+      py(`
+import sys, time
+open('/tmp/secret', 'w').write(sys.argv[1]); open('/box/secret', 'w').write(sys.argv[1])
+open('/dev/shm/secret', 'w').write(sys.argv[1])
+time.sleep(1.0)
+print('done')
+`, { wallTimeMs: 4000 }, { args: [secret] }),
+      py(`
+import os, time
+time.sleep(0.5)
+seen = []
+for d in ('/tmp', '/box', '/dev/shm'):
+    seen += [d + '/' + f for f in os.listdir(d)]
+procs = [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, os.getpid())]
+print('files=' + ','.join(sorted(seen)))
+print('procs=' + ','.join(procs))
+`, { wallTimeMs: 4000 }),
+    ]);
+    expect(holder.status).toBe('ok');
+    expect(snooper.status).toBe('ok');
+    expect(lines(run(snooper).stdout)).toEqual({ files: '/box/main.py', procs: '' });
+    expect(run(snooper).stdout).not.toContain(secret);
+    await expectHostClean();
+  });
+});
+
 describe('processes that try to outlive the execution', () => {
   it('a double-forked daemon does not survive its stage', async () => {
     const r = await py(`
@@ -428,6 +495,24 @@ for addr in sys.argv[2:]:
     await expectHostClean();
   });
 
+  it('even a socket obtained through any hole in the filter cannot reach the host', async () => {
+    const hostAddresses = Object.values(networkInterfaces())
+      .flat()
+      .filter((a) => a && a.family === 'IPv4')
+      .map((a) => a!.address);
+    const r = await c(fixture('syscalls.c'), { wallTimeMs: 5000 }, ['connect', String(port), ...hostAddresses]);
+    const v = lines(run(r).stdout);
+    for (const addr of hostAddresses) {
+      // No socket at all (the filter held), or a socket in the sandbox's own network namespace that reaches
+      // nothing: that namespace has only its own loopback.
+      if (v[`socket_${addr}`]?.startsWith('OK')) expect(v[`connect_${addr}`], addr).toMatch(/^(ECONNREFUSED|ENETUNREACH|EHOSTUNREACH|ETIMEDOUT)$/);
+      else if (run(r).signal === null) expect(v[`socket_${addr}`], addr).toMatch(/^E/);
+    }
+    if (run(r).signal !== null) expect(run(r).signal).toBe('SIGSYS');
+    expect(connections).toHaveLength(0);
+    await expectHostClean();
+  });
+
   it('cannot reach a host abstract unix socket (AF_UNIX is allowed, the namespace is not shared)', async () => {
     const r = await py(
       `
@@ -491,6 +576,33 @@ except OSError as e:
       expect(v[p], p).toMatch(/^(FileNotFoundError|PermissionError)$/);
     }
     expect(v['/root']).toMatch(/^(FileNotFoundError|PermissionError)$/);
+    await expectHostClean();
+  });
+
+  it('the compiler cannot be made to include host files', async () => {
+    const hostShadow = readFileSync('/etc/shadow', 'utf8');
+    const r = await c(`#include "/etc/shadow"\n#include "/proc/1/environ"\nint main(void) { return 0; }\n`);
+    expect(r.status).toBe('compile_error');
+    const stderr = r.compile?.stderr ?? '';
+    expect(stderr).toMatch(/\/etc\/shadow: No such file or directory/);
+    for (const line of hostShadow.split('\n').filter((l) => l.startsWith('root:'))) expect(stderr).not.toContain(line);
+    expect(stderr).not.toContain(CANARY);
+    await expectHostClean();
+  });
+
+  it("the service's state dir, bundles and runtime state are not visible", async () => {
+    const r = await py(`
+import os, sys
+for p in sys.argv[1:]:
+    try:
+        os.stat(p); print(p + '=VISIBLE')
+    except OSError as e:
+        print(p + '=' + type(e).__name__)
+`, undefined, { args: [ex.host.config.stateDir, ex.host.instanceDir, ex.host.bundlesDir, ex.host.runtime.stateRoot, '/sys/fs/cgroup', '/run'] });
+    expect(r.status).toBe('ok');
+    const v = lines(run(r).stdout);
+    expect(Object.keys(v)).toHaveLength(6);
+    for (const [p, result] of Object.entries(v)) expect(result, p).toBe('FileNotFoundError');
     await expectHostClean();
   });
 
