@@ -169,6 +169,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.decorate('polyrun', { services, shutdown });
 
   app.addHook('onClose', async () => {
+    // After shutdown() this finds nothing in flight; after a bare app.close() it cancels what still runs
+    // rather than closing the executor under it.
+    executions.drain();
+    executions.abortAll();
+    await executions.waitIdle(10_000);
     if (options.closeExecutor ?? true) await executor.close();
     usage.close();
   });
