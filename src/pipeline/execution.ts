@@ -44,12 +44,12 @@ const QUEUE_CODES = new Set(['QUEUE_FULL', 'QUEUE_TIMEOUT', 'SHUTTING_DOWN']);
 export class ExecutionService {
   private readonly inflight = new Map<string, AbortController>();
   private readonly idleWaiters = new Set<() => void>();
-  private drainingSince: number | null = null;
+  private isDraining = false;
 
   constructor(private readonly o: ExecutionServiceOptions) {}
 
   get draining(): boolean {
-    return this.drainingSince !== null;
+    return this.isDraining;
   }
 
   get inflightCount(): number {
@@ -76,7 +76,7 @@ export class ExecutionService {
 
   /** Refuse new executions from now on; running and queued ones carry on. */
   drain(): void {
-    this.drainingSince ??= Date.now();
+    this.isDraining = true;
     this.o.queue.close();
   }
 
