@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createExecutor } from '../src/executor/executor.js';
 import type { Executor } from '../src/executor/types.js';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app.js';
+import { hostLeftovers } from './helpers/hostClean.js';
 
 const LANGUAGES = ['python', 'bash', 'javascript', 'c'];
 const dataDir = tempDir('polyrun-e2e-');
@@ -153,6 +154,7 @@ describe('graceful shutdown with the real executor', () => {
     await stopping;
     await expect(fetch(`${ownBase}/healthz`)).rejects.toThrow();
     await app.cleanup();
+    expect(await hostLeftovers(own)).toEqual([]);
   }, 30_000);
 
   it('cancels runs that outlast the grace period', async () => {
@@ -168,5 +170,7 @@ describe('graceful shutdown with the real executor', () => {
     expect(r.json.status).not.toBe('ok');
     expect(Date.now() - started).toBeLessThan(15_000);
     await app.cleanup();
+    // The cancelled sandbox is gone: no process, container, cgroup, mount or bundle left behind.
+    expect(await hostLeftovers(own)).toEqual([]);
   }, 30_000);
 });
