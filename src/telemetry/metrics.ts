@@ -18,6 +18,8 @@ export function createMetrics(options: MetricsOptions = {}) {
   const registry = new Registry();
   if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'polyrun_process_' });
   const registers = [registry];
+  const secondsByLanguage = (name: string, help: string) =>
+    new Histogram({ name, help, labelNames: ['language'] as const, buckets: DURATION_BUCKETS, registers });
 
   return {
     registry,
@@ -91,34 +93,10 @@ export function createMetrics(options: MetricsOptions = {}) {
       labelNames: ['language', 'status'] as const,
       registers,
     }),
-    compileDuration: new Histogram({
-      name: 'polyrun_compile_duration_seconds',
-      help: 'Wall time of compile stages',
-      labelNames: ['language'] as const,
-      buckets: DURATION_BUCKETS,
-      registers,
-    }),
-    runDuration: new Histogram({
-      name: 'polyrun_run_duration_seconds',
-      help: 'Wall time of run stages',
-      labelNames: ['language'] as const,
-      buckets: DURATION_BUCKETS,
-      registers,
-    }),
-    totalDuration: new Histogram({
-      name: 'polyrun_execution_duration_seconds',
-      help: 'Time from admission to result, queue wait included',
-      labelNames: ['language'] as const,
-      buckets: DURATION_BUCKETS,
-      registers,
-    }),
-    cpuTime: new Histogram({
-      name: 'polyrun_cpu_time_seconds',
-      help: 'CPU time of an execution (compile + run)',
-      labelNames: ['language'] as const,
-      buckets: DURATION_BUCKETS,
-      registers,
-    }),
+    compileDuration: secondsByLanguage('polyrun_compile_duration_seconds', 'Wall time of compile stages'),
+    runDuration: secondsByLanguage('polyrun_run_duration_seconds', 'Wall time of run stages'),
+    totalDuration: secondsByLanguage('polyrun_execution_duration_seconds', 'Time from admission to result, queue wait included'),
+    cpuTime: secondsByLanguage('polyrun_cpu_time_seconds', 'CPU time of an execution (compile + run)'),
     peakMemory: new Histogram({
       name: 'polyrun_peak_memory_bytes',
       help: 'Peak memory of the run stage (compile when it failed there)',
