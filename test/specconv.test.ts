@@ -351,11 +351,21 @@ function decide(s: OciSeccomp, name: string, args: number[]): { action: string; 
 }
 
 describe('seccomp policy', () => {
-  it('denies by default with EPERM and covers the x86 architectures', () => {
+  it('denies by default with EPERM', () => {
     expect(policy.defaultAction).toBe('SCMP_ACT_ERRNO');
     expect(policy.defaultErrnoRet).toBe(1);
     expect(offline.defaultAction).toBe('SCMP_ACT_ERRNO');
-    expect(policy.architectures).toEqual(expect.arrayContaining(['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']));
+    expect(policy.architectures).toContain('SCMP_ARCH_X86_64');
+  });
+
+  it('does not open the i386 ABI, where socket rules with argument checks do not hold', () => {
+    // On i386, socket(2) is also reachable through the socketcall(2) multiplexer, whose arguments sit behind
+    // a pointer that seccomp cannot read: with SCMP_ARCH_X86 listed, libseccomp 2.5 turns the AF_UNIX /
+    // NETLINK_ROUTE socket rules into a socketcall(SYS_SOCKET) allow for every family (int 0x80 from a
+    // 64-bit program then creates AF_INET, AF_VSOCK, NETLINK_AUDIT sockets: test/abuse.test.ts shows it).
+    // Leaving the 32-bit ABIs out makes every call through them a bad-arch kill.
+    const argFiltered = policy.conditional.some((r) => r.names.includes('socket') && (r.args?.length ?? 0) > 0);
+    if (argFiltered) expect(policy.architectures).not.toContain('SCMP_ARCH_X86');
   });
 
   it.each(FORBIDDEN)('never allows %s, with or without network', (name) => {
