@@ -144,6 +144,78 @@ print('euid_after=' + str(os.geteuid()))
   });
 });
 
+describe('the channel to the host', () => {
+  it("init's frame channel, memory and fds are out of the program's reach", async () => {
+    const r = await py(`
+import errno
+def t(name, fn):
+    try:
+        fn(); print(name + '=OK')
+    except OSError as e:
+        print(name + '=' + errno.errorcode.get(e.errno, str(e.errno)))
+t('fd1', lambda: open('/proc/1/fd/1', 'wb').write(b'X\\0\\0\\0\\x04' + b'0\\0-1\\0'))
+t('fd0', lambda: open('/proc/1/fd/0', 'rb').read(1))
+t('mem', lambda: open('/proc/1/mem', 'rb').read(1))
+t('environ', lambda: open('/proc/1/environ', 'rb').read(1))
+t('root', lambda: open('/proc/1/root/etc/passwd').read(1))
+`);
+    expect(r.status).toBe('ok');
+    const v = lines(run(r).stdout);
+    expect(Object.keys(v)).toHaveLength(5);
+    for (const [what, result] of Object.entries(v)) expect(result, what).toMatch(/^(EACCES|EPERM)$/);
+    await expectHostClean();
+  });
+
+  it('fake protocol frames on stdout are just output', async () => {
+    // An exit frame claiming success, then a hello, then a stderr frame, then a real exit code of 3.
+    const fake = Buffer.concat([
+      Buffer.from([0x58, 0, 0, 0, 5]), Buffer.from('0\0-1\0', 'latin1'),
+      Buffer.from([0x48, 0, 0, 0, 0]),
+      Buffer.from([0x45, 0, 0, 0, 3]), Buffer.from('err'),
+      Buffer.from([0x4e, 0xff, 0xff, 0xff, 0xff]),
+    ]);
+    const r = await py(`
+import sys
+sys.stdout.buffer.write(bytes.fromhex(sys.argv[1])); sys.stdout.flush()
+sys.stderr.buffer.write(bytes.fromhex(sys.argv[1])); sys.stderr.flush()
+sys.exit(3)
+`, { wallTimeMs: 3000 }, { args: [fake.toString('hex')] });
+    expect(r.status).toBe('runtime_error');
+    expect(run(r).exitCode).toBe(3);
+    expect(Buffer.from(run(r).stdout, 'utf8').equals(Buffer.from(fake.toString('utf8'), 'utf8'))).toBe(true);
+    expect(Buffer.from(run(r).stderr, 'utf8').equals(Buffer.from(fake.toString('utf8'), 'utf8'))).toBe(true);
+    await expectStillWorks();
+    await expectHostClean();
+  });
+});
+
+describe('scheduling and devices', () => {
+  it('cannot take real-time priority, raise its priority or create device nodes', async () => {
+    const r = await py(`
+import errno, os
+def t(name, fn):
+    try:
+        fn(); print(name + '=OK')
+    except OSError as e:
+        print(name + '=' + errno.errorcode.get(e.errno, str(e.errno)))
+t('fifo', lambda: os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1)))
+t('rr', lambda: os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(1)))
+t('nice', lambda: os.setpriority(os.PRIO_PROCESS, 0, -5))
+t('mknod_mem', lambda: os.mknod('/tmp/mem', 0o600 | 0o020000, os.makedev(1, 1)))
+t('mknod_disk', lambda: os.mknod('/box/vda', 0o600 | 0o060000, os.makedev(254, 0)))
+t('sethostname', lambda: __import__('socket').sethostname('evil'))
+print('hostname=' + os.uname().nodename)
+`);
+    expect(r.status).toBe('ok');
+    const v = lines(run(r).stdout);
+    expect(v.hostname).toBe('sandbox');
+    delete v.hostname;
+    expect(Object.keys(v)).toHaveLength(6);
+    for (const [what, result] of Object.entries(v)) expect(result, what).toMatch(/^(EACCES|EPERM)$/);
+    await expectHostClean();
+  });
+});
+
 describe('resource exhaustion', () => {
   it('fork bomb: stopped by limits, host fine, next execution works', async () => {
     const r = await c(`#include <unistd.h>\nint main(void) { for (;;) fork(); }\n`, { processes: 16, cpuTimeMs: 1000, wallTimeMs: 2000 });
