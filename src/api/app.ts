@@ -103,6 +103,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     results,
     metrics,
     queueWaitTimeoutMs: config.queue.waitTimeoutMs,
+    compileCacheScope: config.sandbox?.compileCacheScope,
     auditIncludeSource: config.audit.includeSource,
   });
   const services: AppServices = { config, executor, executions, quota, results, metrics };

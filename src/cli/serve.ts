@@ -49,6 +49,11 @@ export async function serveCommand(argv: string[]): Promise<void> {
 
   const executor = await createExecutor({
     dataDir: config.dataDir,
+    stateDir: config.sandbox.stateDir,
+    ociRuntime: config.sandbox.ociRuntime,
+    slots: config.slots,
+    pool: config.sandbox.pool ? { minSize: Math.min(config.slots, config.sandbox.poolMax), maxSize: config.sandbox.poolMax } : false,
+    compileCache: config.sandbox.compileCacheBytes > 0 ? { maxBytes: config.sandbox.compileCacheBytes } : false,
     log: (level, msg, fields) => logger[level](fields ?? {}, msg),
   });
   const app = await buildApp({ config, executor, logger, processMetrics: true });

@@ -48,6 +48,12 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'logLevel', kind: 'string', env: ['POLYRUN_LOG_LEVEL'], flag: 'log-level', description: 'pino log level' },
   { path: 'trustProxy', kind: 'bool', env: ['POLYRUN_TRUST_PROXY'], description: 'use X-Forwarded-For for the client IP' },
   { path: 'audit.includeSource', kind: 'bool', env: ['POLYRUN_AUDIT_INCLUDE_SOURCE'], description: 'put source and output in audit lines' },
+  { path: 'sandbox.ociRuntime', kind: 'string', env: ['POLYRUN_OCI_RUNTIME'], flag: 'oci-runtime', description: 'OCI runtime binary: runc, crun or runsc' },
+  { path: 'sandbox.stateDir', kind: 'string', env: ['POLYRUN_STATE_DIR'], flag: 'state-dir', description: 'sandbox state (runtime state, bundles, prepared root)' },
+  { path: 'sandbox.pool', kind: 'bool', env: ['POLYRUN_POOL'], description: 'keep pre-started sandboxes ready (warm pool)' },
+  { path: 'sandbox.poolMax', kind: 'int', env: ['POLYRUN_POOL_MAX'], flag: 'pool-max', description: 'most pre-started sandboxes kept' },
+  { path: 'sandbox.compileCacheBytes', kind: 'int', env: ['POLYRUN_COMPILE_CACHE_BYTES'], description: 'compile cache size on disk; 0 disables it' },
+  { path: 'sandbox.compileCacheScope', kind: 'string', env: ['POLYRUN_COMPILE_CACHE_SCOPE'], description: 'compile cache per tenant ("tenant") or shared ("global")' },
 ];
 
 function convert(kind: Kind, raw: string, origin: string): string | number | boolean {

@@ -222,7 +222,7 @@ export class SandboxExecutor implements Executor {
       });
     }
     const limits = resolution.limits;
-    const plan = planExecution(manifest, request.files, request.args ?? []);
+    const plan = planExecution(manifest, request.files, request.args ?? [], limits);
     const stdin = typeof request.stdin === 'string' ? Buffer.from(request.stdin, 'utf8') : (request.stdin ?? Buffer.alloc(0));
     options.onStart?.();
 

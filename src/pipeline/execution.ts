@@ -37,6 +37,8 @@ export interface ExecutionServiceOptions {
   metrics: Metrics;
   queueWaitTimeoutMs: number;
   auditIncludeSource: boolean;
+  /** Compile cache per tenant (default) or one cache for everyone. */
+  compileCacheScope?: 'tenant' | 'global';
 }
 
 const QUEUE_CODES = new Set(['QUEUE_FULL', 'QUEUE_TIMEOUT', 'SHUTTING_DOWN']);
@@ -123,7 +125,7 @@ export class ExecutionService {
           executor.execute(input.request, {
             maxLimits: input.maxLimits,
             signal: controller.signal,
-            cacheScope: input.tenant.id,
+            cacheScope: this.o.compileCacheScope === 'global' ? 'global' : `tenant:${input.tenant.id}`,
           }),
         {
           signal: controller.signal,
