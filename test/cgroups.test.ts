@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { layoutFrom, parseMountInfo, parseProcCgroup, type CgroupLayout } from '../src/sandbox/cgroups.js';
+import { layoutFrom, parseMountInfo, type CgroupLayout } from '../src/sandbox/cgroups.js';
 
 // A v1 (hybrid) host as found on this project's CI machine: every controller its own hierarchy, the memory
 // controller placing the service in a nested cgroup, plus a named systemd hierarchy and an empty cgroup2.
@@ -20,17 +20,6 @@ const V1_MOUNTINFO = `22 27 0:21 / /proc rw,relatime - proc proc rw
 40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 `;
-const V1_CGROUP = `9:name=systemd:/
-8:pids:/
-7:blkio:/
-6:freezer:/
-5:devices:/
-4:memory:/process_api/15d9b9bb93d39b0599e1ca22fc642958
-3:cpuset:/
-2:cpuacct:/
-1:cpu:/
-0::/
-`;
 
 // Debian/systemd hybrid: cpu and cpuacct co-mounted, the service in a systemd unit's cgroup.
 const HYBRID_MOUNTINFO = `25 30 0:23 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
@@ -42,30 +31,22 @@ const HYBRID_MOUNTINFO = `25 30 0:23 / /sys rw,nosuid,nodev,noexec,relatime shar
 41 34 0:36 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:16 - cgroup cgroup rw,memory
 42 34 0:37 / /sys/fs/cgroup/pids rw,nosuid,nodev,noexec,relatime shared:17 - cgroup cgroup rw,pids
 `;
-const HYBRID_CGROUP = `12:pids:/system.slice/polyrun.service
-5:memory:/system.slice/polyrun.service
-4:cpu,cpuacct:/system.slice/polyrun.service
-1:name=systemd:/system.slice/polyrun.service
-0::/system.slice/polyrun.service
-`;
 
 // Pure v2 (systemd 252+), the service in its unit.
 const V2_MOUNTINFO = `22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
 26 22 0:24 / /sys rw,nosuid,nodev,noexec,relatime shared:3 - sysfs sysfs rw
 29 26 0:27 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
 `;
-const V2_CGROUP = '0::/system.slice/polyrun.service\n';
 
 // Inside a container with a cgroup namespace: the mount's root is the container's cgroup.
 const V2_NESTED_MOUNTINFO = `600 500 0:27 /kubepods/pod1/abc /sys/fs/cgroup ro,nosuid - cgroup2 cgroup2 rw
 `;
-const V2_NESTED_CGROUP = '0::/kubepods/pod1/abc/app\n';
 
 describe('parseMountInfo', () => {
-  it('reads mount point, type, super options and root', () => {
+  it('reads mount point, type and super options', () => {
     const entries = parseMountInfo(V1_MOUNTINFO);
     const mem = entries.find((e) => e.mountPoint === '/sys/fs/cgroup/memory');
-    expect(mem).toEqual({ root: '/', mountPoint: '/sys/fs/cgroup/memory', fsType: 'cgroup', superOptions: ['rw', 'memory'] });
+    expect(mem).toEqual({ mountPoint: '/sys/fs/cgroup/memory', fsType: 'cgroup', superOptions: ['rw', 'memory'] });
     expect(entries).toHaveLength(15);
   });
 
@@ -83,28 +64,19 @@ describe('parseMountInfo', () => {
   });
 });
 
-describe('parseProcCgroup', () => {
-  it('maps every controller of a hierarchy, the named one and v2', () => {
-    const m = parseProcCgroup(HYBRID_CGROUP);
-    expect(m.get('cpu')).toBe('/system.slice/polyrun.service');
-    expect(m.get('cpuacct')).toBe('/system.slice/polyrun.service');
-    expect(m.get('name=systemd')).toBe('/system.slice/polyrun.service');
-    expect(m.get('')).toBe('/system.slice/polyrun.service');
-    expect(parseProcCgroup(V1_CGROUP).get('memory')).toBe('/process_api/15d9b9bb93d39b0599e1ca22fc642958');
-  });
-});
-
 /** A trailing slash on a base dir is harmless (paths are joined under it): compare without it. */
 function norm(l: CgroupLayout): CgroupLayout {
   return { mode: l.mode, base: Object.fromEntries(Object.entries(l.base).map(([k, v]) => [k, v.replace(/(.)\/+$/, '$1')])) };
 }
 
 describe('layoutFrom', () => {
-  it('v1: one base per controller, following the service\'s own cgroup in each', () => {
-    expect(norm(layoutFrom(V1_MOUNTINFO, V1_CGROUP))).toEqual({
+  // Sandbox cgroups are placed at an absolute path from each hierarchy's root (the same dir for runc, crun
+  // and runsc), so the layout is the mount point of each hierarchy, wherever the service itself runs.
+  it('v1: one base per controller, the mount point of its hierarchy', () => {
+    expect(norm(layoutFrom(V1_MOUNTINFO))).toEqual({
       mode: 'v1',
       base: {
-        memory: '/sys/fs/cgroup/memory/process_api/15d9b9bb93d39b0599e1ca22fc642958',
+        memory: '/sys/fs/cgroup/memory',
         pids: '/sys/fs/cgroup/pids',
         cpuacct: '/sys/fs/cgroup/cpuacct',
         cpu: '/sys/fs/cgroup/cpu',
@@ -113,30 +85,30 @@ describe('layoutFrom', () => {
   });
 
   it('hybrid: v1 wins when it has the memory controller; co-mounted controllers share a dir', () => {
-    const l = norm(layoutFrom(HYBRID_MOUNTINFO, HYBRID_CGROUP));
+    const l = norm(layoutFrom(HYBRID_MOUNTINFO));
     expect(l.mode).toBe('v1');
     expect(l.base).toEqual({
-      memory: '/sys/fs/cgroup/memory/system.slice/polyrun.service',
-      pids: '/sys/fs/cgroup/pids/system.slice/polyrun.service',
-      cpuacct: '/sys/fs/cgroup/cpu,cpuacct/system.slice/polyrun.service',
-      cpu: '/sys/fs/cgroup/cpu,cpuacct/system.slice/polyrun.service',
+      memory: '/sys/fs/cgroup/memory',
+      pids: '/sys/fs/cgroup/pids',
+      cpuacct: '/sys/fs/cgroup/cpu,cpuacct',
+      cpu: '/sys/fs/cgroup/cpu,cpuacct',
     });
   });
 
-  it('pure v2: the unified dir of the service', () => {
-    expect(norm(layoutFrom(V2_MOUNTINFO, V2_CGROUP))).toEqual({ mode: 'v2', base: { '': '/sys/fs/cgroup/system.slice/polyrun.service' } });
+  it('pure v2: the unified mount', () => {
+    expect(norm(layoutFrom(V2_MOUNTINFO))).toEqual({ mode: 'v2', base: { '': '/sys/fs/cgroup' } });
   });
 
-  it('v2 with a cgroup namespace root: paths are relative to the mount root', () => {
-    expect(norm(layoutFrom(V2_NESTED_MOUNTINFO, V2_NESTED_CGROUP))).toEqual({ mode: 'v2', base: { '': '/sys/fs/cgroup/app' } });
+  it('v2 inside a cgroup namespace: the mount point, whatever its root in the host hierarchy', () => {
+    expect(norm(layoutFrom(V2_NESTED_MOUNTINFO))).toEqual({ mode: 'v2', base: { '': '/sys/fs/cgroup' } });
   });
 
   it('fails clearly without any cgroup filesystem', () => {
-    expect(() => layoutFrom('27 1 254:0 / / rw - ext4 /dev/vda rw\n', '0::/\n')).toThrow(/no cgroup/);
+    expect(() => layoutFrom('27 1 254:0 / / rw - ext4 /dev/vda rw\n')).toThrow(/no cgroup/);
   });
 
   it('finds the memory controller on this machine', () => {
-    const l = layoutFrom(readFileSync('/proc/self/mountinfo', 'utf8'), readFileSync('/proc/self/cgroup', 'utf8'));
+    const l = layoutFrom(readFileSync('/proc/self/mountinfo', 'utf8'));
     if (l.mode === 'v1') expect(l.base.memory).toMatch(/^\/sys\/fs\/cgroup\//);
     else expect(l.base['']).toMatch(/^\/sys\/fs\/cgroup/);
   });

@@ -3,8 +3,9 @@
  * peak memory, OOM kills) and change its limits between stages. The OCI runtime creates and removes the
  * cgroup; this module only reads and writes its files.
  *
- * A relative `cgroupsPath` is placed by the runtime under the calling process's own cgroup in each
- * hierarchy, so sandboxes nest inside whatever cgroup the service was started in.
+ * Sandbox cgroups live at /polyrun/<instance>/<sandbox> from the root of every hierarchy. The path is
+ * absolute because OCI runtimes disagree on relative ones (runc nests them under the caller's own cgroup
+ * per hierarchy, crun under the root), and one absolute path means the same dir to runc, crun and runsc.
  */
 import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -14,7 +15,7 @@ export type CgroupMode = 'v1' | 'v2';
 
 export interface CgroupLayout {
   mode: CgroupMode;
-  /** v1: controller -> absolute dir of the service's own cgroup in that hierarchy. v2: '' -> own dir. */
+  /** v1: controller -> mount point of its hierarchy. v2: '' -> mount point of the unified hierarchy. */
   base: Record<string, string>;
 }
 
@@ -22,8 +23,6 @@ interface MountEntry {
   mountPoint: string;
   fsType: string;
   superOptions: string[];
-  /** Root of the mount within its hierarchy (field 4). */
-  root: string;
 }
 
 /** Parse /proc/self/mountinfo lines (pure). */
@@ -35,7 +34,7 @@ export function parseMountInfo(text: string): MountEntry[] {
     if (!left || !right) continue;
     const l = left.split(' ');
     const r = right.split(' ');
-    entries.push({ root: l[3] ?? '/', mountPoint: unescapeMount(l[4] ?? ''), fsType: r[0] ?? '', superOptions: (r[2] ?? '').split(',') });
+    entries.push({ mountPoint: unescapeMount(l[4] ?? ''), fsType: r[0] ?? '', superOptions: (r[2] ?? '').split(',') });
   }
   return entries;
 }
@@ -44,25 +43,12 @@ function unescapeMount(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 }
 
-/** Parse /proc/self/cgroup (pure): hierarchy controllers -> path. v2 entry has key ''. */
-export function parseProcCgroup(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const m = /^(\d+):([^:]*):(.*)$/.exec(line);
-    if (!m) continue;
-    for (const ctrl of m[2]!.split(',')) out.set(ctrl.replace(/^name=/, 'name='), m[3]!);
-    if (m[2] === '') out.set('', m[3]!);
-  }
-  return out;
-}
-
 /** The controllers polyrun reads or writes. */
 const V1_CONTROLLERS = ['memory', 'pids', 'cpuacct', 'cpu'] as const;
 
-/** Work out the layout from mountinfo and /proc/self/cgroup text (pure). */
-export function layoutFrom(mountinfo: string, procCgroup: string): CgroupLayout {
+/** Work out the layout from mountinfo text (pure). */
+export function layoutFrom(mountinfo: string): CgroupLayout {
   const mounts = parseMountInfo(mountinfo);
-  const own = parseProcCgroup(procCgroup);
   const v1 = mounts.filter((m) => m.fsType === 'cgroup');
   const v1HasMemory = v1.some((m) => m.superOptions.includes('memory'));
   if (v1HasMemory) {
@@ -70,22 +56,17 @@ export function layoutFrom(mountinfo: string, procCgroup: string): CgroupLayout 
     for (const ctrl of V1_CONTROLLERS) {
       const mount = v1.find((m) => m.superOptions.includes(ctrl));
       if (!mount) continue;
-      base[ctrl] = join(mount.mountPoint, relativeTo(mount.root, own.get(ctrl) ?? '/'));
+      base[ctrl] = mount.mountPoint;
     }
     return { mode: 'v1', base };
   }
   const unified = mounts.find((m) => m.fsType === 'cgroup2');
   if (!unified) throw new Error('no cgroup filesystem is mounted');
-  return { mode: 'v2', base: { '': join(unified.mountPoint, relativeTo(unified.root, own.get('') ?? '/')) } };
-}
-
-function relativeTo(mountRoot: string, path: string): string {
-  if (mountRoot !== '/' && path.startsWith(mountRoot)) return path.slice(mountRoot.length) || '/';
-  return path;
+  return { mode: 'v2', base: { '': unified.mountPoint } };
 }
 
 export function detectCgroupLayout(): CgroupLayout {
-  return layoutFrom(readFileSync('/proc/self/mountinfo', 'utf8'), readFileSync('/proc/self/cgroup', 'utf8'));
+  return layoutFrom(readFileSync('/proc/self/mountinfo', 'utf8'));
 }
 
 /** One sandbox's cgroup, addressed by its path relative to the service's cgroup. */
@@ -157,19 +138,9 @@ async function readText(path: string): Promise<string> {
   return (await readFile(path, 'utf8')).trim();
 }
 
-/**
- * The service's own cgroup dir in every mounted hierarchy (including named and v2 ones): where the
- * runtime creates sandbox cgroups, and so where the sweep looks for leftovers.
- */
+/** The mount point of every cgroup hierarchy (including named and v2 ones): where the sweep looks. */
 export function hierarchyBases(): string[] {
-  const mounts = parseMountInfo(readFileSync('/proc/self/mountinfo', 'utf8'));
-  const own = parseProcCgroup(readFileSync('/proc/self/cgroup', 'utf8'));
-  const bases: string[] = [];
-  for (const m of mounts) {
-    if (m.fsType === 'cgroup2') bases.push(join(m.mountPoint, relativeTo(m.root, own.get('') ?? '/')));
-    if (m.fsType !== 'cgroup') continue;
-    const key = m.superOptions.find((o) => own.has(o));
-    if (key) bases.push(join(m.mountPoint, relativeTo(m.root, own.get(key) ?? '/')));
-  }
-  return bases;
+  return parseMountInfo(readFileSync('/proc/self/mountinfo', 'utf8'))
+    .filter((m) => m.fsType === 'cgroup' || m.fsType === 'cgroup2')
+    .map((m) => m.mountPoint);
 }

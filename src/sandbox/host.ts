@@ -6,7 +6,7 @@
  * mapped uids must be able to traverse):
  *   rootfs-<hash>/            prepared root, shared by all instances with the same content
  *   instances/<pid>-<rand>/   one service process: runc/ (runtime state), bundles/<id>/config.json
- * cgroups: <own cgroup>/polyrun/<instance>/<sandbox id> in every hierarchy.
+ * cgroups: /polyrun/<instance>/<sandbox id> from the root of every hierarchy.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';

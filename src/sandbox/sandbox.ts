@@ -115,7 +115,7 @@ export class Sandbox {
     const spec = buildSpec({
       rootfs: this.host.rootfs,
       initPath: INIT_PATH,
-      cgroupsPath: this.cgroup.relativePath,
+      cgroupsPath: `/${this.cgroup.relativePath}`,
       hostIdBase: this.host.config.hostIdBase,
       idRange: this.host.config.idRange,
       sandboxUid: this.host.config.sandboxUid,

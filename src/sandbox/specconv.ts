@@ -19,7 +19,7 @@ export interface SandboxIntent {
   rootfs: string;
   /** Path of polyrun-init inside the sandbox. */
   initPath: string;
-  /** cgroup path relative to the service's own cgroup. */
+  /** Absolute cgroup path (the same dir in every hierarchy, whichever OCI runtime). */
   cgroupsPath: string;
   /** Host uid/gid that container uid 0 maps to, and the size of the range. */
   hostIdBase: number;
