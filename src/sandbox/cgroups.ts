@@ -7,8 +7,7 @@
  * absolute because OCI runtimes disagree on relative ones (runc nests them under the caller's own cgroup
  * per hierarchy, crun under the root), and one absolute path means the same dir to runc, crun and runsc.
  */
-import { readFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type CgroupMode = 'v1' | 'v2';
@@ -69,7 +68,10 @@ export function detectCgroupLayout(): CgroupLayout {
   return layoutFrom(readFileSync('/proc/self/mountinfo', 'utf8'));
 }
 
-/** One sandbox's cgroup, addressed by its path relative to the service's cgroup. */
+/**
+ * One sandbox's cgroup. Its files live in memory (cgroupfs never blocks), so they are read and written
+ * synchronously: a thread-pool round trip per file would cost more than the read itself on the request path.
+ */
 export class SandboxCgroup {
   constructor(
     private readonly layout: CgroupLayout,
@@ -83,59 +85,67 @@ export class SandboxCgroup {
   }
 
   /** CPU time used so far by the whole tree, in microseconds. */
-  async cpuUsageMicros(): Promise<number> {
+  cpuUsageMicros(): number {
     if (this.layout.mode === 'v1') {
-      return Math.round(Number(await readText(this.file('cpuacct', 'cpuacct.usage'))) / 1000);
+      return Math.round(Number(readText(this.file('cpuacct', 'cpuacct.usage'))) / 1000);
     }
-    const stat = await readText(this.file('cpu', 'cpu.stat'));
+    const stat = readText(this.file('cpu', 'cpu.stat'));
     return Number(/usage_usec (\d+)/.exec(stat)?.[1] ?? 0);
   }
 
-  async peakMemoryBytes(): Promise<number> {
+  peakMemoryBytes(): number {
     const name = this.layout.mode === 'v1' ? 'memory.max_usage_in_bytes' : 'memory.peak';
-    return Number(await readText(this.file('memory', name)));
+    return Number(readText(this.file('memory', name)));
   }
 
   /** Reset the peak so the next stage measures its own. */
-  async resetPeakMemory(): Promise<void> {
+  resetPeakMemory(): void {
     const name = this.layout.mode === 'v1' ? 'memory.max_usage_in_bytes' : 'memory.peak';
-    await writeFile(this.file('memory', name), '0').catch(() => undefined);
+    tryWrite(this.file('memory', name), '0');
   }
 
-  async oomKills(): Promise<number> {
+  oomKills(): number {
     if (this.layout.mode === 'v1') {
-      const text = await readText(this.file('memory', 'memory.oom_control'));
+      const text = readText(this.file('memory', 'memory.oom_control'));
       return Number(/oom_kill (\d+)/.exec(text)?.[1] ?? 0);
     }
-    const text = await readText(this.file('memory', 'memory.events'));
+    const text = readText(this.file('memory', 'memory.events'));
     return Number(/oom_kill (\d+)/.exec(text)?.[1] ?? 0);
   }
 
   /** Set memory (swap = memory) and pids limits for the next stage. */
-  async setLimits(memoryBytes: number, processes: number): Promise<void> {
+  setLimits(memoryBytes: number, processes: number): void {
     if (this.layout.mode === 'v1') {
       const limit = this.file('memory', 'memory.limit_in_bytes');
       const memsw = this.file('memory', 'memory.memsw.limit_in_bytes');
-      const current = Number(await readText(limit));
+      const current = Number(readText(limit));
       // v1 requires memory <= memsw at every moment: raise memsw first, lower memory first.
       if (memoryBytes > current) {
-        await writeFile(memsw, String(memoryBytes)).catch(() => undefined);
-        await writeFile(limit, String(memoryBytes));
+        tryWrite(memsw, String(memoryBytes)); // absent without swap accounting
+        writeFileSync(limit, String(memoryBytes));
       } else {
-        await writeFile(limit, String(memoryBytes));
-        await writeFile(memsw, String(memoryBytes)).catch(() => undefined);
+        writeFileSync(limit, String(memoryBytes));
+        tryWrite(memsw, String(memoryBytes));
       }
-      await writeFile(this.file('pids', 'pids.max'), String(processes));
+      writeFileSync(this.file('pids', 'pids.max'), String(processes));
       return;
     }
-    await writeFile(this.file('memory', 'memory.max'), String(memoryBytes));
-    await writeFile(this.file('memory', 'memory.swap.max'), '0').catch(() => undefined);
-    await writeFile(this.file('pids', 'pids.max'), String(processes));
+    writeFileSync(this.file('memory', 'memory.max'), String(memoryBytes));
+    tryWrite(this.file('memory', 'memory.swap.max'), '0');
+    writeFileSync(this.file('pids', 'pids.max'), String(processes));
   }
 }
 
-async function readText(path: string): Promise<string> {
-  return (await readFile(path, 'utf8')).trim();
+function tryWrite(path: string, value: string): void {
+  try {
+    writeFileSync(path, value);
+  } catch {
+    // optional file (swap accounting, peak reset on older kernels)
+  }
+}
+
+function readText(path: string): string {
+  return readFileSync(path, 'utf8').trim();
 }
 
 /** The mount point of every cgroup hierarchy (including named and v2 ones): where the sweep looks. */

@@ -73,6 +73,14 @@ const SIGNAL_NAMES: Record<number, string> = Object.fromEntries(
 
 let sequence = 0;
 
+function readOr(read: () => number, fallback: number): number {
+  try {
+    return read();
+  } catch {
+    return fallback;
+  }
+}
+
 type Waiter = { resolve: (f: Frame) => void; reject: (e: Error) => void };
 
 export class Sandbox {
@@ -244,10 +252,16 @@ export class Sandbox {
     };
     if (!this.alive) return { ...outcome, sandboxError: 'sandbox is not running' };
 
-    await this.cgroup.setLimits(Math.min(limits.memoryBytes, this.shape.memoryBytes), Math.min(limits.processes, this.shape.processes));
-    await this.cgroup.resetPeakMemory();
-    const cpuStart = await this.cgroup.cpuUsageMicros();
-    const oomStart = await this.cgroup.oomKills();
+    let cpuStart: number;
+    let oomStart: number;
+    try {
+      this.cgroup.setLimits(Math.min(limits.memoryBytes, this.shape.memoryBytes), Math.min(limits.processes, this.shape.processes));
+      this.cgroup.resetPeakMemory();
+      cpuStart = this.cgroup.cpuUsageMicros();
+      oomStart = this.cgroup.oomKills();
+    } catch (err) {
+      return { ...outcome, sandboxError: `cannot apply the stage's limits: ${(err as Error).message}` };
+    }
 
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -260,14 +274,12 @@ export class Sandbox {
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
     // The runtime removes the cgroup as soon as the container dies, so read the accounting before a kill.
-    let lastReading: Promise<[number, number]> | undefined;
+    let beforeKill: [number, number] = [cpuStart, 0];
     const kill = (reason: KillReason) => {
       if (outcome.killedFor || !this.alive) return;
       outcome.killedFor = reason;
-      lastReading = Promise.all([this.cgroup.cpuUsageMicros(), this.cgroup.peakMemoryBytes()]).catch(
-        () => [cpuStart, 0] as [number, number],
-      );
-      void lastReading.finally(() => this.host.runtime.kill(this.id).catch(() => undefined));
+      beforeKill = [readOr(() => this.cgroup.cpuUsageMicros(), cpuStart), readOr(() => this.cgroup.peakMemoryBytes(), 0)];
+      this.host.runtime.kill(this.id).catch(() => undefined);
     };
     const keep = (chunks: Buffer[], used: number, data: Buffer): number => {
       const room = Math.max(0, cap - used);
@@ -312,12 +324,7 @@ export class Sandbox {
     const wallTimer = setTimeout(() => kill('wall'), limits.wallTimeMs);
     const cpuLimitMicros = limits.cpuTimeMs * 1000;
     const cpuTimer = setInterval(() => {
-      this.cgroup
-        .cpuUsageMicros()
-        .then((now) => {
-          if (now - cpuStart >= cpuLimitMicros) kill('cpu');
-        })
-        .catch(() => undefined);
+      if (readOr(() => this.cgroup.cpuUsageMicros(), cpuStart) - cpuStart >= cpuLimitMicros) kill('cpu');
     }, CPU_POLL_MS);
     const onAbort = () => kill('aborted');
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -348,12 +355,10 @@ export class Sandbox {
     this.stageHandler = undefined;
     this.closedHandler = undefined;
 
-    const [beforeKillCpu, beforeKillPeak] = (await lastReading) ?? [cpuStart, 0];
-    const [cpuEnd, peak, oomEnd] = await Promise.all([
-      this.cgroup.cpuUsageMicros().catch(() => beforeKillCpu),
-      this.cgroup.peakMemoryBytes().catch(() => beforeKillPeak),
-      this.cgroup.oomKills().catch(() => oomStart),
-    ]);
+    // A killed container's cgroup may already be gone: fall back to what was read just before the kill.
+    const cpuEnd = readOr(() => this.cgroup.cpuUsageMicros(), beforeKill[0]);
+    const peak = readOr(() => this.cgroup.peakMemoryBytes(), beforeKill[1]);
+    const oomEnd = readOr(() => this.cgroup.oomKills(), oomStart);
     outcome.cpuTimeMs = Math.round((cpuEnd - cpuStart) / 1000);
     // The poller saw the limit crossed; the final read can only be later, but never report less than the limit.
     if (outcome.killedFor === 'cpu') outcome.cpuTimeMs = Math.max(outcome.cpuTimeMs, limits.cpuTimeMs);
