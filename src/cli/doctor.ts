@@ -32,6 +32,17 @@ function version(binary: string): Promise<string | null> {
   );
 }
 
+/** Controllers enabled on the v2 mount of a hybrid (v1 + v2) host: what makes crun refuse the host. */
+function hybridV2Controllers(): string[] {
+  try {
+    const layout = detectCgroupLayout();
+    if (layout.mode !== 'v1') return [];
+    return readOr('/sys/fs/cgroup/unified/cgroup.controllers', '').split(' ').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
 export async function hostChecks(ociRuntime: string): Promise<Check[]> {
   const checks: Check[] = [];
   const isRoot = process.getuid?.() === 0;
@@ -86,6 +97,18 @@ export async function hostChecks(ociRuntime: string): Promise<Check[]> {
       name: `alternative runtime ${other}`,
       ok: v !== null,
       detail: v ?? 'not installed',
+      optional: true,
+    });
+  }
+  const hybridControllers = hybridV2Controllers();
+  if (hybridControllers.length > 0) {
+    checks.push({
+      name: 'crun on this hybrid cgroup host',
+      ok: false,
+      detail: `crun refuses hybrid hosts whose cgroup v2 mount holds controllers (here: ${hybridControllers.join(', ')}); runc is unaffected`,
+      fix: hybridControllers
+        .map((c) => `mkdir -p /sys/fs/cgroup/${c} && mount -t cgroup -o ${c} cgroup /sys/fs/cgroup/${c}`)
+        .join(' && '),
       optional: true,
     });
   }
