@@ -10,8 +10,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { chmod, mkdir, readdir, rm, rmdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, readFile, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { detectCgroupLayout, hierarchyBases, type CgroupLayout } from './cgroups.js';
 import { OciRuntime } from './oci.js';
 import { prepareRootfs } from './rootfs.js';
@@ -79,8 +79,9 @@ export class SandboxHost {
       sandboxUid: config.sandboxUid,
     });
     const host = new SandboxHost(config, layout, rootfs);
-    await sweepStaleInstances(config);
     await mkdir(host.bundlesDir, { recursive: true, mode: 0o700 });
+    await writeFile(join(host.instanceDir, ROOTFS_MARKER), basename(rootfs));
+    await sweepStaleInstances(config);
     return host;
   }
 
@@ -89,6 +90,11 @@ export class SandboxHost {
     await removeInstance(this.config, this.instanceId);
   }
 }
+
+/** Names the prepared root an instance uses, so the sweep keeps it while the instance lives. */
+const ROOTFS_MARKER = 'rootfs';
+/** A root younger than this may belong to an instance that has not written its marker yet. */
+const ROOTFS_GRACE_MS = 60_000;
 
 function pidAlive(pid: number): boolean {
   try {
@@ -114,7 +120,24 @@ export async function sweepStaleInstances(config: SandboxHostConfig): Promise<st
     await removeInstance(config, name);
     swept.push(name);
   }
+  await sweepUnusedRoots(config);
   return swept;
+}
+
+/** Prepared roots no live instance uses (older content, other runtime sets) are removed. */
+async function sweepUnusedRoots(config: SandboxHostConfig): Promise<void> {
+  const instancesDir = join(config.stateDir, 'instances');
+  const inUse = new Set<string>();
+  for (const name of await readdir(instancesDir).catch(() => [] as string[])) {
+    const marker = await readFile(join(instancesDir, name, ROOTFS_MARKER), 'utf8').catch(() => '');
+    if (marker) inUse.add(marker.trim());
+  }
+  for (const name of await readdir(config.stateDir).catch(() => [] as string[])) {
+    if (!name.startsWith('rootfs-') || inUse.has(name)) continue;
+    const info = await stat(join(config.stateDir, name)).catch(() => undefined);
+    if (!info || Date.now() - info.mtimeMs < ROOTFS_GRACE_MS) continue;
+    await rm(join(config.stateDir, name), { recursive: true, force: true });
+  }
 }
 
 async function removeInstance(config: SandboxHostConfig, instanceId: string): Promise<void> {
