@@ -6,8 +6,8 @@
  * after every execution, off the caller's path; `settle()` waits for those removals (tests use it to check
  * the host is clean) and `close()` waits and removes everything the instance made.
  */
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { projectPath } from '../project.js';
 import { PolyrunError } from '../contract/errors.js';
 import type { ExecutionRequest } from '../contract/request.js';
 import type { ExecutionResult, StageResult } from '../contract/result.js';
@@ -36,7 +36,6 @@ import { cpus } from 'node:os';
 import type { ExecuteOptions, Executor, RuntimeInfo } from './types.js';
 import { validateRequestShape } from './validate.js';
 
-const PROJECT_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []));
 
 export interface ExecutorOptions {
   /** Sandbox state (runtime state, bundles, prepared root). Default /run/polyrun. */
@@ -93,7 +92,7 @@ export class SandboxExecutor implements Executor {
       ...DEFAULT_HOST_CONFIG,
       stateDir: opts.stateDir ?? process.env.POLYRUN_STATE_DIR ?? DEFAULT_HOST_CONFIG.stateDir,
       ociRuntime: opts.ociRuntime ?? process.env.POLYRUN_OCI_RUNTIME ?? DEFAULT_HOST_CONFIG.ociRuntime,
-      initBinary: opts.initBinary ?? join(PROJECT_ROOT, 'build', 'polyrun-init'),
+      initBinary: opts.initBinary ?? projectPath('build', 'polyrun-init'),
       network: opts.network ?? false,
       mounts: [...new Set(manifests.flatMap((m) => m.mounts ?? []))],
     };

@@ -5,8 +5,8 @@
 import { execFile } from 'node:child_process';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { LIMIT_FIELDS, type StageLimits } from '../limits/limits.js';
+import { projectPath } from '../project.js';
 import type { RuntimeManifest } from './manifest.js';
 import { LIST_PLACEHOLDERS, SCALAR_PLACEHOLDERS, probeEnv } from './plan.js';
 
@@ -15,10 +15,7 @@ import { LIST_PLACEHOLDERS, SCALAR_PLACEHOLDERS, probeEnv } from './plan.js';
  * back into the source tree (dist/ sits at the repository root, like src/).
  */
 export function defaultManifestDir(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const inSource = path.join(here, 'manifests');
-  const fromDist = path.resolve(here, '../../../src/runtimes/manifests');
-  return here.split(path.sep).includes('dist') ? fromDist : inSource;
+  return projectPath('src', 'runtimes', 'manifests');
 }
 
 export class ManifestError extends Error {

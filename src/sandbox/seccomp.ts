@@ -3,7 +3,7 @@
  * object. It is read once per process, not per sandbox.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { projectPath } from '../project.js';
 
 export interface SeccompArg {
   index: number;
@@ -36,7 +36,7 @@ export interface OciSeccomp {
   syscalls: SeccompRule[];
 }
 
-export const DEFAULT_POLICY_PATH = fileURLToPath(new URL('./seccomp/default.json', import.meta.url));
+export const DEFAULT_POLICY_PATH = projectPath('src', 'sandbox', 'seccomp', 'default.json');
 
 let cached: { path: string; policy: SeccompPolicy } | undefined;
 
