@@ -17,6 +17,8 @@ export interface MachineFacts {
   node: string;
   loadBefore: number[];
   loadAfter: number[];
+  /** share of the machine busy during 1 s before the bench started (other work) */
+  busyBefore: number;
 }
 
 export interface Settings {
@@ -86,7 +88,8 @@ export interface BenchResults {
   latency: LatencyCell[];
   throughput: ThroughputCell[];
   cache: CacheResult;
-  stages: Record<string, number[]>;
+  /** step -> samples, ms: wall time, and machine CPU where measured */
+  stages: { samples: Record<string, number[]>; cpu: Record<string, number[]> };
   goals: GoalResult[];
   durationS: number;
 }
@@ -153,6 +156,7 @@ export function renderMarkdown(r: BenchResults): string {
         ['OCI runtime', f.ociRuntime],
         ['cgroup mode', f.cgroupMode],
         ['Node.js', f.node],
+        ['machine busy before the bench started (1 s sample)', `${(f.busyBefore * 100).toFixed(0)}%`],
         ['load average (1, 5, 15 min) before / after', `${f.loadBefore.map((x) => x.toFixed(2)).join(', ')} / ${f.loadAfter.map((x) => x.toFixed(2)).join(', ')}`],
       ],
     ),
@@ -279,14 +283,17 @@ export function renderMarkdown(r: BenchResults): string {
   out.push('## Where the time of one execution goes');
   out.push('');
   out.push(
-    `The sandbox primitives the executor uses, driven one by one (bench/targets.ts \`measureStages\`, ${s.stageRuns} rounds, nothing else in flight), next to the bare host running the same programs:`,
+    `The sandbox primitives the executor uses, driven one by one (bench/targets.ts \`measureStages\`, ${s.stageRuns} rounds, nothing else in flight), next to the bare host running the same programs. The CPU column is the whole machine's busy time over the step (10 ms jiffies, so only the mean over the rounds means something; other work on the machine is in it too):`,
   );
   out.push('');
   out.push(
     table(
-      ['step', 'p50 ms', 'p90 ms'],
-      Object.entries(r.stages).map(([name, xs]) => [name, cell(summarize(xs).p50), cell(summarize(xs).p90)]),
-      ['l', 'r', 'r'],
+      ['step', 'p50 ms', 'p90 ms', 'machine CPU ms (mean)'],
+      Object.entries(r.stages.samples).map(([name, xs]) => {
+        const cpu = r.stages.cpu[name];
+        return [name, cell(summarize(xs).p50), cell(summarize(xs).p90), cpu?.length ? cell(summarize(cpu).mean) : ''];
+      }),
+      ['l', 'r', 'r', 'r'],
     ),
   );
   out.push('');

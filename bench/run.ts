@@ -8,8 +8,8 @@
  *   4. the sandbox primitives one by one, to show where the time goes;
  * then the issue's goals are checked and docs/benchmarks.md is written.
  *
- * Environment: BENCH_RUNS (timed runs per latency cell, default 30; the other counts scale with it),
- * BENCH_WARMUPS (3), BENCH_THROUGHPUT_COUNT (default 100 at 30 runs), BENCH_OUT (the markdown file,
+ * Environment: BENCH_RUNS (timed runs per latency cell, default 50; the other counts scale with it),
+ * BENCH_WARMUPS (3), BENCH_THROUGHPUT_COUNT (default 2 x BENCH_RUNS = 100), BENCH_OUT (the markdown file,
  * default docs/benchmarks.md; "-" prints it only), BENCH_ISOLATE (path of an isolate binary).
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -86,14 +86,18 @@ function osName(): string {
 }
 
 async function main(): Promise<void> {
-  const runs = intEnv('BENCH_RUNS', 30);
+  const runs = intEnv('BENCH_RUNS', 50);
   const warmups = intEnv('BENCH_WARMUPS', 3);
   const cores = cpus().length;
   const concurrency = 2 * cores;
-  const throughputCount = intEnv('BENCH_THROUGHPUT_COUNT', Math.max(2 * concurrency, Math.round((runs * 10) / 3)));
+  const throughputCount = intEnv('BENCH_THROUGHPUT_COUNT', Math.max(2 * concurrency, 2 * runs));
   const cacheRuns = Math.max(3, Math.round(runs / 6));
   const stageRuns = Math.max(5, Math.round(runs / 3));
   const loadBefore = loadavg();
+  // How busy the machine is before the bench does anything: other work here is noise in every number.
+  const idle0 = readCpu();
+  await new Promise((r) => setTimeout(r, 1000));
+  const busyBefore = busyShare(idle0, readCpu());
   const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   log(`${cores} cores; ${runs} runs per latency cell after ${warmups} warm-ups; throughput ${throughputCount} executions at ${concurrency} in flight`);
 
@@ -300,10 +304,11 @@ async function main(): Promise<void> {
     log('sandbox primitives one by one');
     await quiesceAll();
     const pythonHello = WORKLOADS.find((w) => w.id === 'python-hello') as Workload;
-    let stages: Record<string, number[]> = {};
+    const stages: BenchResults['stages'] = { samples: {}, cpu: {} };
     try {
-      stages = (await measureStages(polyrun.warm, programs, pythonHello, stageRuns)).samples;
-      Object.assign(stages, await http.measurePipeline(stageRuns * 2));
+      const probe = await measureStages(polyrun.warm, programs, pythonHello, stageRuns);
+      Object.assign(stages.samples, probe.samples, await http.measurePipeline(stageRuns * 2));
+      Object.assign(stages.cpu, probe.cpu);
     } catch (err) {
       log(`  stage probe failed: ${(err as Error).message}`);
     }
@@ -337,6 +342,7 @@ async function main(): Promise<void> {
         node: process.version,
         loadBefore,
         loadAfter: loadavg(),
+        busyBefore,
       },
       settings: { runs, warmups, throughputCount, concurrency, slots: cores, cacheRuns, stageRuns },
       targets: targets.map((t) => ({ id: t.id, title: t.title })),

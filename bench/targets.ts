@@ -6,6 +6,7 @@
  * so a fast wrong answer never counts.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { access, constants as fsConstants, cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -22,6 +23,7 @@ import { BASE_ENV, planExecution, type ExecutionPlan } from '../src/runtimes/pla
 import { findManifest } from '../src/runtimes/registry.js';
 import type { PoolStats } from '../src/sandbox/pool.js';
 import { Sandbox } from '../src/sandbox/sandbox.js';
+import { parseProcStat } from './stats.js';
 
 // --- workloads --------------------------------------------------------------------------------------
 
@@ -455,8 +457,14 @@ export async function createPolyrun(languages: string[], slots: number, log: (ms
 // --- where the time of one warm execution goes ----------------------------------------------------------
 
 export interface StageBreakdown {
-  /** name -> samples, ms */
+  /** step -> wall time samples, ms */
   samples: Record<string, number[]>;
+  /** step -> machine-wide CPU samples (/proc/stat, 10 ms jiffies: only their mean means something), ms */
+  cpu: Record<string, number[]>;
+}
+
+function machineBusyMs(): number {
+  return (parseProcStat(readFileSync('/proc/stat', 'utf8')).busy * 1000) / 100;
 }
 
 /**
@@ -467,11 +475,13 @@ export interface StageBreakdown {
  */
 export async function measureStages(ex: SandboxExecutor, programs: HostPrograms, python: Workload, runs: number): Promise<StageBreakdown> {
   const samples: Record<string, number[]> = {};
-  const add = (name: string, ms: number) => (samples[name] ??= []).push(ms);
+  const cpu: Record<string, number[]> = {};
   const time = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+    const c0 = machineBusyMs();
     const t0 = performance.now();
     const v = await f();
-    add(name, performance.now() - t0);
+    (samples[name] ??= []).push(performance.now() - t0);
+    (cpu[name] ??= []).push(machineBusyMs() - c0);
     return v;
   };
   const shape = ex.shapeFor(ex.maxLimits);
@@ -499,7 +509,7 @@ export async function measureStages(ex: SandboxExecutor, programs: HostPrograms,
     }
     await time('bare /usr/bin/true', () => run('/usr/bin/true', [], { cwd: dir, env: hostEnv }));
     await time('bare python hello', () => run(plan.run.argv[0]!, plan.run.argv.slice(1), { cwd: dir, env: hostEnv }));
-    if (warmup) for (const k of Object.keys(samples)) samples[k] = [];
+    if (warmup) for (const k of Object.keys(samples)) samples[k] = cpu[k] = [];
   }
-  return { samples };
+  return { samples, cpu };
 }
