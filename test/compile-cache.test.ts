@@ -495,6 +495,18 @@ int main(int argc, char **argv) {
     expect(runOf(second).stdout).toBe('args=2\n');
   });
 
+  it('a change to a file that is not compiled itself (a header) is a miss too', async () => {
+    const code = `#include <stdio.h>\n#include "value.h"\nint main(void) { printf("value=%d\\n", VALUE); return 0; }\n`;
+    const one = await exec('c', { 'main.c': code, 'value.h': '#define VALUE 1\n' });
+    expect(runOf(one).stdout).toBe('value=1\n');
+    const two = await exec('c', { 'main.c': code, 'value.h': '#define VALUE 2\n' });
+    expect(compileOf(two).cached).toBe(false);
+    expect(runOf(two).stdout).toBe('value=2\n');
+    const oneAgain = await exec('c', { 'main.c': code, 'value.h': '#define VALUE 1\n' });
+    expect(compileOf(oneAgain).cached).toBe(true);
+    expect(runOf(oneAgain).stdout).toBe('value=1\n');
+  });
+
   it('a tampered binary in the cache is never run: it is dropped and the source compiled again', async () => {
     const code = `#include <stdio.h>\nint main(void) { puts("genuine"); return 0; }\n`;
     const before = new Set(readdirSync(cacheRoot()));

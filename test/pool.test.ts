@@ -14,7 +14,7 @@ import type { ExecutionResult, StageResult } from '../src/contract/result.js';
 import { createExecutor, type ExecutorOptions, type SandboxExecutor } from '../src/executor/executor.js';
 import type { PoolOptions, SandboxPool } from '../src/sandbox/pool.js';
 import { Sandbox } from '../src/sandbox/sandbox.js';
-import { hostLeftovers } from './helpers/hostClean.js';
+import { hostLeftovers, processesInUidRange } from './helpers/hostClean.js';
 
 const MiB = 1024 * 1024;
 const DATA_DIR = join(import.meta.dirname, '..', 'data');
@@ -466,6 +466,33 @@ describe('pool sizing and lifecycle', () => {
     expect(poolOf(ex).snapshot()).toMatchObject({ ready: 2, target: 2 });
     await expectHostClean(ex);
   }, 20_000);
+
+  it('a pooled sandbox that died while waiting is never handed out', async () => {
+    const ex = await poolExecutor({ minSize: 2, maxSize: 2 });
+    await refilled(ex);
+    const [dead, alive] = readySandboxes(ex) as [Sandbox, Sandbox];
+    // kill the init of the first pooled sandbox from the host, and wait until the sandbox has noticed
+    const init = processesInUidRange().filter((p) => p.cgroup.includes(`/${dead.id}\n`) || p.cgroup.endsWith(`/${dead.id}`));
+    expect(init).toHaveLength(1);
+    process.kill(init[0]!.pid, 'SIGKILL');
+    await (dead as unknown as { exited: Promise<void> }).exited;
+    expect(dead.running).toBe(false);
+
+    const putFiles = vi.spyOn(Sandbox.prototype, 'putFiles');
+    try {
+      const r = await fromPool(ex, () => sh(ex, 'echo survived'));
+      expect(r.status).toBe('ok');
+      expect(run(r).stdout).toBe('survived\n');
+      expect(putFiles.mock.contexts.map((s) => (s as Sandbox).id)).toEqual([alive.id]);
+    } finally {
+      putFiles.mockRestore();
+    }
+    // take() removes the dead sandbox in the background, where ex.settle() does not wait: wait for it here
+    await dead.destroy();
+    await refilled(ex);
+    expect(readySandboxes(ex).map((s) => s.id)).not.toContain(dead.id);
+    await expectHostClean(ex);
+  });
 
   it('close() removes every pre-started sandbox, also one being started', async () => {
     const ex = await poolExecutor({ minSize: 3, maxSize: 3 });
