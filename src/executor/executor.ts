@@ -120,6 +120,7 @@ export class SandboxExecutor implements Executor {
         poolOptions,
         () => executor.active >= slots,
         (err) => executor.log('error', 'warm pool could not start a sandbox', { error: err.message }),
+        (cleanup) => executor.track(cleanup),
       );
     }
     return executor;

@@ -50,6 +50,8 @@ export class SandboxPool {
     /** True while every execution slot is busy: refills wait until it is false. */
     private readonly busy: () => boolean,
     private readonly onError: (err: Error) => void = () => undefined,
+    /** Receives every removal the pool starts itself, so the owner can wait for them (settle). */
+    private readonly track: (cleanup: Promise<void>) => void = (cleanup) => void cleanup,
   ) {
     this.target = Math.min(options.maxSize, Math.max(options.minSize, options.initialSize ?? options.minSize));
     this.shrinkTimer = setInterval(() => this.maybeShrink(), Math.max(1000, options.shrinkAfterMs / 2));
@@ -67,7 +69,7 @@ export class SandboxPool {
         this.refill();
         return sandbox;
       }
-      void sandbox.destroy();
+      this.track(sandbox.destroy());
     }
     this.stats.misses++;
     this.lastMiss = Date.now();
@@ -105,12 +107,15 @@ export class SandboxPool {
     if (this.target <= this.options.minSize) return;
     this.target--;
     this.lastMiss = Date.now();
-    if (this.ready.length > this.target) void this.ready.pop()?.destroy();
+    const extra = this.ready.length > this.target ? this.ready.pop() : undefined;
+    if (extra) this.track(extra.destroy());
   }
 
   private refill(): void {
-    if (this.refilling || this.closed) return;
+    if (this.refilling || this.closed || this.ready.length >= this.target) return;
     this.refilling = (async () => {
+      // Yield first: `finally` below must run after `this.refilling` is assigned, never before.
+      await null;
       try {
         while (!this.closed && this.ready.length < this.target) {
           while (this.busy() && !this.closed) {
