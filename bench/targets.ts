@@ -470,7 +470,8 @@ function machineBusyMs(): number {
 /**
  * Drives the sandbox primitives the executor uses, one at a time, with the same host and pool shape:
  * sandbox start (what the pool pre-pays), putFiles, the cgroup reads/writes runStage does before a stage,
- * runStage of /usr/bin/true and of python hello, and destroy (off the request path, but it costs CPU);
+ * runStage of /usr/bin/true and of python hello (alone, and next to a starting sandbox as after a pool
+ * take), and destroy (off the request path, but it costs CPU);
  * plus the bare host running the same two programs. Sequential, with nothing else in flight.
  */
 export async function measureStages(ex: SandboxExecutor, programs: HostPrograms, python: Workload, runs: number): Promise<StageBreakdown> {
@@ -504,6 +505,14 @@ export async function measureStages(ex: SandboxExecutor, programs: HostPrograms,
       if (t.exitCode !== 0) throw new Error(`runStage /usr/bin/true: exit ${t.exitCode} ${t.sandboxError ?? ''}`);
       const p = await time('runStage python hello', () => sb.runStage({ argv: plan.run.argv, env: plan.run.env, limits }));
       if (p.stdout.toString() !== python.expectStdout) throw new Error(`runStage python: ${p.stderr.toString().slice(0, 200)} ${p.sandboxError ?? ''}`);
+      // What a warm execution really meets: take() starts the replacement sandbox at once, so runc runs
+      // next to the program.
+      const refill = Sandbox.start(ex.host, shape);
+      const q = await time('runStage python hello while a sandbox starts (as after a pool take)', () =>
+        sb.runStage({ argv: plan.run.argv, env: plan.run.env, limits }),
+      );
+      await (await refill).destroy();
+      if (q.stdout.toString() !== python.expectStdout) throw new Error(`runStage python: ${q.stderr.toString().slice(0, 200)} ${q.sandboxError ?? ''}`);
     } finally {
       await time('destroy (off the request path)', () => sb.destroy());
     }
