@@ -347,6 +347,22 @@ export function overheadBreakdown(r: BenchResults): string[] {
     const w = summarize(warm.samples).p50;
     lines.push(`The pool saves ${fmtMs(c - w)} ms per execution at p50 (cold ${fmtMs(c)} ms vs warm ${fmtMs(w)} ms): the sandbox start it pre-pays.`);
   }
+  const st = r.stages;
+  const alone = st.samples['runStage python hello'];
+  const beside = st.samples['runStage python hello while a sandbox starts (as after a pool take)'];
+  if (alone?.length && beside?.length) {
+    lines.push(
+      `A pool take starts the replacement sandbox at once, on the same cores and the same event loop as the request: in the step probe a python hello run stage took ${fmtMs(summarize(beside).p50)} ms next to a starting sandbox vs ${fmtMs(summarize(alone).p50)} ms alone (p50).`,
+    );
+  }
+  const start = st.cpu['sandbox start (runc run + init hello)'];
+  const destroy = st.cpu['destroy (off the request path)'];
+  const barePy = st.cpu['bare python hello'];
+  if (start?.length && destroy?.length && barePy?.length) {
+    lines.push(
+      `Each execution uses one sandbox: starting it costs the machine ${fmtMs(summarize(start).mean)} ms of CPU and removing it ${fmtMs(summarize(destroy).mean)} ms (step probe means), against ${fmtMs(summarize(barePy).mean)} ms for a whole bare python hello. The pool moves the start off the request path but not off the CPU.`,
+    );
+  }
   const bareTp = r.throughput.find((c) => c.workload === 'python-hello' && c.target === 'bare' && !c.error);
   const httpTp = r.throughput.find((c) => c.workload === 'python-hello' && c.target === 'http' && !c.error);
   if (bareTp && httpTp) {
