@@ -82,7 +82,7 @@ describe('goals', () => {
       cppHitP50: 40,
     });
     expect(goals.map((g) => g.met)).toEqual([true, false, false, true]);
-    expect(goals[1]!.measured).toContain('+6.0 ms');
+    expect(goals[1]!.measured).toContain('+6.00 ms');
     expect(goals[2]!.measured).toContain('59%');
     expect(goals[3]!.measured).toContain('13x');
   });

@@ -148,7 +148,7 @@ export function evaluateGoals(g: GoalInputs): GoalResult[] {
     out.push({
       goal: 'warm-pool python hello p50 within 2 ms of bare',
       threshold: '<= +2 ms',
-      measured: `${fmtMs(g.warmPythonP50!)} ms vs ${fmtMs(g.barePythonP50!)} ms bare (${d >= 0 ? '+' : ''}${fmtMs(d)} ms)`,
+      measured: `${fmtMs(g.warmPythonP50!)} ms vs ${fmtMs(g.barePythonP50!)} ms bare (${d >= 0 ? '+' : ''}${d.toFixed(2)} ms)`,
       met: d <= 2,
     });
   } else out.push(notMeasured('warm-pool python hello p50 within 2 ms of bare', '<= +2 ms'));
@@ -158,7 +158,7 @@ export function evaluateGoals(g: GoalInputs): GoalResult[] {
     out.push({
       goal: 'HTTP end-to-end python hello p50 within 5 ms of bare',
       threshold: '<= +5 ms',
-      measured: `${fmtMs(g.httpPythonP50!)} ms vs ${fmtMs(g.barePythonP50!)} ms bare (${d >= 0 ? '+' : ''}${fmtMs(d)} ms)`,
+      measured: `${fmtMs(g.httpPythonP50!)} ms vs ${fmtMs(g.barePythonP50!)} ms bare (${d >= 0 ? '+' : ''}${d.toFixed(2)} ms)`,
       met: d <= 5,
     });
   } else out.push(notMeasured('HTTP end-to-end python hello p50 within 5 ms of bare', '<= +5 ms'));
