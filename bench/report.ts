@@ -308,7 +308,7 @@ export function renderMarkdown(r: BenchResults): string {
   out.push(
     [
       '- The machine is shared and noisy (see the load average above: other work was running during the bench). Interleaving makes the rows of one table comparable with each other; absolute numbers move between runs.',
-      '- The bench calls `pool.warm()` only when the pool is below its target. `SandboxPool.warm()` on a full, idle pool calls `refill()`, whose async body finishes synchronously and clears `refilling` *before* the caller assigns the settled promise to it; `refilling` then stays set forever and the pool never refills again (every later take is a miss and a cold start). Until that is fixed in src/sandbox/pool.ts, warm-pool numbers taken with a plain `warm()` in a loop are cold numbers.',
+      '- The bench calls `pool.warm()` only when the pool is below its target. Before commit 7edf152, `warm()` on a full, idle pool left `refilling` set to a settled promise and the pool never refilled again (every later take a miss); the guard keeps the bench honest on builds from before that fix.',
       '- The two executors get separate data dirs: two `CompileCache` instances on one directory do not see each other\'s entries (an entry written by one makes the other\'s `put` of the same key fail on rename, silently), so the second instance would recompile on every request.',
       '- Throughput of the library targets is with the pool sized by `slots` = cores; with more callers than slots the pool stops refilling (by design, to leave the CPU to running programs), so most of those executions start a sandbox on the request path (see the hits/misses column).',
     ].join('\n'),

@@ -207,8 +207,8 @@ export class BareTarget implements Target {
 // --- polyrun as a library -------------------------------------------------------------------------
 
 /**
- * Wait until the pool holds its target. Only calls pool.warm() when something is missing: warm() on a
- * full, idle pool leaves the pool unable to refill ever again (see docs/benchmarks.md, "Caveats").
+ * Wait until the pool holds its target. Only calls pool.warm() when something is missing: before commit
+ * 7edf152, warm() on a full, idle pool left the pool unable to refill ever again (docs/benchmarks.md).
  */
 export async function warmPool(ex: SandboxExecutor, timeoutMs = 30_000): Promise<void> {
   if (!ex.pool) return;
