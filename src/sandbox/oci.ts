@@ -3,6 +3,8 @@
  * array through execFile/spawn: nothing from a request ever reaches a shell.
  */
 import { execFile, spawn, type ChildProcessByStdio } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 
 export type SandboxProcess = ChildProcessByStdio<Writable, Readable, Readable>;
@@ -29,6 +31,11 @@ export class OciRuntime {
     return spawn(this.binary, this.args('run', '--bundle', bundle, id), {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
+  }
+
+  /** Whether the runtime still keeps state for a container (runc, crun and runsc keep a dir per id). */
+  hasState(id: string): boolean {
+    return existsSync(join(this.stateRoot, id));
   }
 
   kill(id: string, signal = 'KILL'): Promise<void> {

@@ -389,7 +389,9 @@ export class Sandbox {
           await this.exited;
         }
       }
-      await this.host.runtime.delete(this.id).catch(() => undefined);
+      // A foreground `run` removes its container when the container ends; a second runtime invocation
+      // (~5 ms of CPU) is only needed when that did not happen (start failed half-way, runtime killed).
+      if (this.host.runtime.hasState(this.id)) await this.host.runtime.delete(this.id).catch(() => undefined);
       await rm(this.bundle, { recursive: true, force: true });
     })();
     return this.destroyed;
