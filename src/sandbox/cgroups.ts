@@ -113,6 +113,18 @@ export class SandboxCgroup {
     return Number(/oom_kill (\d+)/.exec(text)?.[1] ?? 0);
   }
 
+  /** Pids in the cgroup (before a stage starts: only polyrun-init). */
+  processes(): number[] {
+    const controller = this.layout.mode === 'v1' ? 'pids' : 'cpu';
+    return readText(this.file(controller, 'cgroup.procs')).split('\n').filter(Boolean).map(Number);
+  }
+
+  /** CPU weight relative to other sandboxes, in v1 shares (v2 cpu.weight is derived). */
+  setCpuShares(shares: number): void {
+    if (this.layout.mode === 'v1') writeFileSync(this.file('cpu', 'cpu.shares'), String(shares));
+    else writeFileSync(this.file('cpu', 'cpu.weight'), String(Math.max(1, Math.min(10_000, Math.round((shares * 100) / 1024)))));
+  }
+
   /** Set memory (swap = memory) and pids limits for the next stage. */
   setLimits(memoryBytes: number, processes: number): void {
     if (this.layout.mode === 'v1') {

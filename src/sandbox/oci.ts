@@ -27,10 +27,12 @@ export class OciRuntime {
    * container and its cgroup and exits too. Foreground, not --detach, because Node destroys a child's
    * stdin the moment the child exits, which would cut the channel to a detached container.
    */
-  run(id: string, bundle: string): SandboxProcess {
-    return spawn(this.binary, this.args('run', '--bundle', bundle, id), {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+  run(id: string, bundle: string, options: { niceness?: number } = {}): SandboxProcess {
+    const argv = this.args('run', '--bundle', bundle, id);
+    // `nice` (coreutils) lowers the runtime's priority before it does any work; Sandbox.promote() gives the
+    // container's processes the normal priority back when the sandbox is handed an execution.
+    const [command, args] = options.niceness ? ['nice', ['-n', String(options.niceness), this.binary, ...argv]] : [this.binary, argv];
+    return spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   }
 
   /** Whether the runtime still keeps state for a container (runc, crun and runsc keep a dir per id). */

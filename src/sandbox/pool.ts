@@ -7,8 +7,9 @@
  * ever shared between executions.
  *
  * Sizing: the pool aims at `target` ready sandboxes, between `minSize` and `maxSize`. A take that finds the
- * pool empty (a miss) raises the target; a full idle period lowers it. Refills run one at a time and wait
- * while every execution slot is busy, so preparing sandboxes never competes with running programs for CPU.
+ * pool empty (a miss) raises the target; a full idle period lowers it. Refills run one at a time, wait
+ * while every execution slot is busy, and start sandboxes in the background (low-priority runtime, minimal
+ * CPU share until taken), so preparing sandboxes does not compete with running programs for CPU.
  */
 import { Sandbox, type SandboxShape } from './sandbox.js';
 import type { SandboxHost } from './host.js';
@@ -65,6 +66,13 @@ export class SandboxPool {
     while (this.ready.length > 0) {
       const sandbox = this.ready.shift()!;
       if (sandbox.running) {
+        try {
+          sandbox.promote();
+        } catch (err) {
+          this.onError(err as Error);
+          this.track(sandbox.destroy());
+          continue;
+        }
         this.stats.hits++;
         this.refill();
         return sandbox;
@@ -123,7 +131,7 @@ export class SandboxPool {
           }
           if (this.closed) break;
           try {
-            const sandbox = await Sandbox.start(this.host, this.shape);
+            const sandbox = await Sandbox.start(this.host, this.shape, { background: true });
             if (this.closed) await sandbox.destroy();
             else this.ready.push(sandbox);
             for (const w of this.readyWaiters.splice(0)) w();

@@ -9,7 +9,7 @@
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { constants as osConstants } from 'node:os';
+import { constants as osConstants, setPriority } from 'node:os';
 import type { StageLimits } from '../limits/limits.js';
 import type { KillReason } from '../limits/status.js';
 import { SandboxCgroup } from './cgroups.js';
@@ -66,6 +66,9 @@ const STACK_BYTES = 64 * 1024 * 1024;
 const HELLO_TIMEOUT_MS = 15_000;
 const CPU_POLL_MS = 20;
 const DESTROY_GRACE_MS = 2_000;
+const FOREGROUND_CPU_SHARES = 1024;
+const BACKGROUND_CPU_SHARES = 2;
+const BACKGROUND_NICENESS = 10;
 
 const SIGNAL_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(osConstants.signals).map(([name, num]) => [num, name]),
@@ -108,10 +111,15 @@ export class Sandbox {
   }
 
   /** Start a sandbox: write the bundle, start the container, wait for polyrun-init's hello. */
-  static async start(host: SandboxHost, shape: SandboxShape): Promise<Sandbox> {
+  /**
+   * `background`: started ahead of time for the warm pool. The runtime then runs at a low CPU priority and
+   * the sandbox's cgroup gets the smallest CPU share until `promote()`, so preparing sandboxes never takes
+   * CPU from programs that are running.
+   */
+  static async start(host: SandboxHost, shape: SandboxShape, options: { background?: boolean } = {}): Promise<Sandbox> {
     const sandbox = new Sandbox(host, shape);
     try {
-      await sandbox.boot();
+      await sandbox.boot(options.background ?? false);
       return sandbox;
     } catch (err) {
       await sandbox.destroy();
@@ -119,7 +127,7 @@ export class Sandbox {
     }
   }
 
-  private async boot(): Promise<void> {
+  private async boot(background: boolean): Promise<void> {
     const spec = buildSpec({
       rootfs: this.host.rootfs,
       initPath: INIT_PATH,
@@ -133,7 +141,7 @@ export class Sandbox {
       tmpBytes: this.shape.tmpBytes,
       memoryBytes: this.shape.memoryBytes,
       processes: this.shape.processes,
-      cpuShares: 1024,
+      cpuShares: background ? BACKGROUND_CPU_SHARES : FOREGROUND_CPU_SHARES,
       openFilesHard: this.shape.openFiles,
       fileSizeHardBytes: this.shape.fileSizeBytes,
       stackBytes: STACK_BYTES,
@@ -144,7 +152,7 @@ export class Sandbox {
     await writeFile(join(this.bundle, 'config.json'), JSON.stringify(spec));
 
     const hello = new Promise<Frame>((resolve, reject) => (this.helloWaiter = { resolve, reject }));
-    const proc = this.host.runtime.run(this.id, this.bundle);
+    const proc = this.host.runtime.run(this.id, this.bundle, { niceness: background ? BACKGROUND_NICENESS : 0 });
     this.proc = proc;
     this.alive = true;
     proc.stdin.on('error', () => undefined); // EPIPE once the container is gone: the stdout side reports it
@@ -208,6 +216,12 @@ export class Sandbox {
         reject(err as Error);
       }
     });
+  }
+
+  /** A pooled sandbox taken for an execution: normal CPU share for its cgroup, normal priority for init. */
+  promote(): void {
+    this.cgroup.setCpuShares(FOREGROUND_CPU_SHARES);
+    for (const pid of this.cgroup.processes()) setPriority(pid, 0);
   }
 
   /** Place files in the working dir. Names were validated by the caller; init re-checks them. */
