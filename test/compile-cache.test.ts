@@ -106,6 +106,22 @@ describe('CompileCache', () => {
 
   const cacheDir = () => join(dir, 'cache');
 
+  it('two caches on one dir (two services sharing a data dir) see and reuse each other\'s entries', async () => {
+    const first = await CompileCache.open(cacheDir(), MiB);
+    const second = await CompileCache.open(cacheDir(), MiB);
+    const entry = { files: [{ name: 'a.out', mode: 0o755, content: Buffer.from('binary') }], stdout: '', stderr: '' };
+    await first.put('shared', entry);
+    const hit = await second.get('shared');
+    expect(hit?.files[0]?.content.toString()).toBe('binary');
+    expect(second.size).toBe(1);
+    // Storing a key the other instance stored first keeps that entry and registers it here.
+    const third = await CompileCache.open(cacheDir(), MiB);
+    await first.put('again', entry);
+    await third.put('again', entry);
+    expect(third.size).toBe(2);
+    expect((await third.get('again'))?.files[0]?.content.toString()).toBe('binary');
+  });
+
   it('a hit returns the same bytes, modes and compile output that were stored', async () => {
     const cache = await CompileCache.open(cacheDir(), MiB);
     const binary = Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2, 3, 0xff, 0xfe, 0x00]);

@@ -112,7 +112,8 @@ export class CompileCache {
   }
 
   async get(key: string): Promise<CacheEntry | undefined> {
-    const meta = this.entries.get(key);
+    // Another process sharing the data dir may have stored the entry since this one opened the cache.
+    const meta = this.entries.get(key) ?? (await this.adopt(key));
     if (!meta) {
       this.stats.misses++;
       return undefined;
@@ -162,11 +163,28 @@ export class CompileCache {
       await rename(tmp, join(this.dir, key));
     } catch {
       await rm(tmp, { recursive: true, force: true });
+      // Usually another process stored the same key first: use its entry.
+      await this.adopt(key);
       return;
     }
     this.entries.set(key, { bytes, usedAt: Date.now() });
     this.totalBytes += bytes;
     await this.evict();
+  }
+
+  /** Register an entry found on disk but not in this process's index; undefined when there is none. */
+  private async adopt(key: string): Promise<{ bytes: number; usedAt: number } | undefined> {
+    if (!/^[\w-]{1,128}$/.test(key)) return undefined; // a plain dir name, never a path
+    try {
+      const index = JSON.parse(await readFile(join(this.dir, key, 'index.json'), 'utf8')) as IndexFile;
+      if (this.entries.has(key)) return this.entries.get(key);
+      const meta = { bytes: index.files.reduce((n, f) => n + f.size, 0), usedAt: Date.now() };
+      this.entries.set(key, meta);
+      this.totalBytes += meta.bytes;
+      return meta;
+    } catch {
+      return undefined;
+    }
   }
 
   private async evict(): Promise<void> {
