@@ -246,7 +246,7 @@ export class SandboxExecutor implements Executor {
       return { ...base, status: 'internal_error', compile: null, run: internalErrorStage((err as Error).message) };
     } finally {
       this.active--;
-      this.pool?.nudge();
+      this.pool?.executionFinished();
       if (sandbox) this.track(sandbox.destroy());
     }
   }

@@ -7,7 +7,8 @@
  * ever shared between executions.
  *
  * Sizing: the pool aims at `target` ready sandboxes, between `minSize` and `maxSize`. A take that finds the
- * pool empty (a miss) raises the target; a full idle period lowers it. Refills run one at a time, wait
+ * pool empty (a miss) raises the target; a full idle period lowers it. Refills start when an execution
+ * ends (never on the path of the one that took the sandbox), run one at a time, wait
  * while every execution slot is busy, and start sandboxes in the background (low-priority runtime, minimal
  * CPU share until taken), so preparing sandboxes does not compete with running programs for CPU.
  */
@@ -74,7 +75,6 @@ export class SandboxPool {
           continue;
         }
         this.stats.hits++;
-        this.refill();
         return sandbox;
       }
       this.track(sandbox.destroy());
@@ -82,13 +82,16 @@ export class SandboxPool {
     this.stats.misses++;
     this.lastMiss = Date.now();
     this.target = Math.min(this.options.maxSize, this.target + 1);
-    this.refill();
     return undefined;
   }
 
-  /** Called when an execution slot frees up, so a waiting refill can go on. */
-  nudge(): void {
+  /**
+   * Called when an execution ends. Refills start here, not at `take()`: starting a sandbox spawns the
+   * runtime from this event loop, which would otherwise delay the very execution that took the sandbox.
+   */
+  executionFinished(): void {
     this.wake?.();
+    this.refill();
   }
 
   snapshot(): PoolStats {
