@@ -352,7 +352,7 @@ export function overheadBreakdown(r: BenchResults): string[] {
   const beside = st.samples['runStage python hello while a sandbox starts (as after a pool take)'];
   if (alone?.length && beside?.length) {
     lines.push(
-      `A pool take starts the replacement sandbox at once, on the same cores and the same event loop as the request: in the step probe a python hello run stage took ${fmtMs(summarize(beside).p50)} ms next to a starting sandbox vs ${fmtMs(summarize(alone).p50)} ms alone (p50).`,
+      `The pool refills when an execution ends, so a sequential request never waits for one; under concurrency a refill can still overlap another execution: in the step probe a python hello run stage took ${fmtMs(summarize(beside).p50)} ms next to a starting sandbox vs ${fmtMs(summarize(alone).p50)} ms alone (p50).`,
     );
   }
   const start = st.cpu['sandbox start (runc run + init hello)'];
