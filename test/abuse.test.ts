@@ -17,6 +17,7 @@ import { createExecutor, type ExecutorOptions, type SandboxExecutor } from '../s
 import { DEFAULT_LIMITS } from '../src/limits/limits.js';
 import { Sandbox } from '../src/sandbox/sandbox.js';
 import { hostLeftovers, processesInUidRange } from './helpers/hostClean.js';
+import { lines, run } from './helpers/results.js';
 
 const MiB = 1024 * 1024;
 const BOX_BYTES = 8 * MiB;
@@ -58,20 +59,6 @@ function c(code: string | Buffer, limits?: Limits, args: string[] = []): Promise
   return ex.execute({ language: 'c', files: [{ name: 'main.c', content: Buffer.isBuffer(code) ? code : Buffer.from(code) }], limits, args });
 }
 
-function run(r: ExecutionResult): StageResult {
-  if (!r.run) throw new Error(`no run stage: ${JSON.stringify(r)}`);
-  return r.run;
-}
-
-/** name=value lines of a program's stdout. */
-function lines(stdout: string): Record<string, string> {
-  return Object.fromEntries(
-    stdout
-      .split('\n')
-      .filter((l) => l.includes('='))
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-  );
-}
 
 /**
  * The sandboxes the warm pool holds ready: started ahead of time and never given to any execution. Waits

@@ -15,6 +15,7 @@ import { createExecutor, type ExecutorOptions, type SandboxExecutor } from '../s
 import type { PoolOptions, SandboxPool } from '../src/sandbox/pool.js';
 import { Sandbox } from '../src/sandbox/sandbox.js';
 import { hostLeftovers, processesInUidRange } from './helpers/hostClean.js';
+import { lines, run } from './helpers/results.js';
 
 const MiB = 1024 * 1024;
 const DATA_DIR = join(import.meta.dirname, '..', 'data');
@@ -95,19 +96,6 @@ async function expectHostClean(ex: SandboxExecutor): Promise<void> {
   expect(leftovers, `left on the host:\n${leftovers.join('\n')}`).toEqual([]);
 }
 
-function run(r: ExecutionResult): StageResult {
-  if (!r.run) throw new Error(`no run stage: ${JSON.stringify(r)}`);
-  return r.run;
-}
-
-function lines(stdout: string): Record<string, string> {
-  return Object.fromEntries(
-    stdout
-      .split('\n')
-      .filter((l) => l.includes('='))
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-  );
-}
 
 function py(ex: SandboxExecutor, code: string, limits?: Limits, extra: Partial<ExecutionRequest> = {}): Promise<ExecutionResult> {
   return ex.execute({ language: 'python', files: [{ name: 'main.py', content: Buffer.from(code) }], limits, ...extra });
