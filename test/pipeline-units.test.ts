@@ -2,6 +2,9 @@
  * Unit tests of the pure pieces of the pipeline: token bucket, quota windows, config layers, policies,
  * result store, queue, anomalies, Piston mapping, validation.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fromPistonRequest, pistonMessage, toPistonResult, toPistonStage } from '../src/api/piston.js';
 import { fieldName } from '../src/api/errors.js';
@@ -131,6 +134,35 @@ describe('result store', () => {
     }
     expect(store.get('a', 't')).toBeUndefined();
     expect(store.get('c', 't')).toBeDefined();
+  });
+});
+
+describe('result store on disk', () => {
+  const errorRecord = (id: string) => ({ id, status: 'error' as const, error: { code: 'X', message: 'm' } });
+
+  it('finished results survive a restart; pending ones read back as interrupted; expiry and eviction hold', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'polyrun-results-'));
+    const path = join(dir, 'results.sqlite');
+    let now = 0;
+    const first = new ResultStore({ ttlMs: 1000, maxEntries: 2, now: () => now, path });
+    first.create('done', 't');
+    first.complete('done', errorRecord('done'));
+    first.create('pending', 't');
+    first.close();
+
+    const second = new ResultStore({ ttlMs: 1000, maxEntries: 2, now: () => now, path });
+    expect(second.get('done', 't')).toEqual(errorRecord('done'));
+    expect(second.get('done', 'other-tenant')).toBeUndefined();
+    expect(second.get('pending', 't')).toMatchObject({ id: 'pending', status: 'error', error: { code: 'INTERNAL' } });
+    for (const id of ['x', 'y']) {
+      second.create(id, 't');
+      second.complete(id, errorRecord(id));
+    }
+    expect(second.get('done', 't')).toBeUndefined(); // evicted: only the newest 2 finished are kept
+    now = 5000;
+    expect(second.get('y', 't')).toBeUndefined(); // expired
+    second.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 

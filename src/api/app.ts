@@ -92,7 +92,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 
   const usage = new UsageStore(join(config.dataDir, 'usage.sqlite'));
   const keys = config.auth ? new KeyStore(keysFilePath(config), now) : null;
-  const results = new ResultStore({ ...config.results, now });
+  const results = new ResultStore({ ...config.results, now, path: join(config.dataDir, 'results.sqlite') });
   const queue =
     options.queue ?? new MemoryQueue({ slots: config.slots, maxQueued: config.queue.maxQueued, waitTimeoutMs: config.queue.waitTimeoutMs });
   const metrics = createMetrics({ processMetrics: options.processMetrics ?? false, queueStats: () => queue.stats() });
@@ -177,6 +177,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     await executions.waitIdle(10_000);
     if (options.closeExecutor ?? true) await executor.close();
     usage.close();
+    results.close();
   });
 
   return app as unknown as FastifyInstance;

@@ -1,8 +1,15 @@
 /**
- * Asynchronous executions and their results, in memory: bounded by entry count and by a TTL counted from
- * completion. Pending entries (queued/running) are never evicted; their number is bounded by the queue.
- * Readers may wait for completion (long-poll) without polling.
+ * Asynchronous executions and their results: bounded by entry count and by a TTL counted from completion.
+ * Pending entries (queued/running) are never evicted; their number is bounded by the queue. Readers may
+ * wait for completion (long-poll) without polling.
+ *
+ * Live entries and their waiters are in memory. With a `path`, every execution is also written to SQLite
+ * in the data dir, so finished results survive a restart, and executions a stopped process never finished
+ * read back as an error instead of vanishing.
  */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { ExecutionResult } from '../contract/result.js';
 
 export type FinalRecord =
@@ -24,14 +31,81 @@ export interface ResultStoreOptions {
   ttlMs: number;
   maxEntries: number;
   now?: () => number;
+  /** SQLite file for durable results; memory only without it. */
+  path?: string;
+}
+
+const INTERRUPTED = {
+  code: 'INTERNAL',
+  message: 'the service stopped before this execution finished; submit it again',
+} as const;
+
+/** The durable copy: one row per execution, `final` is null while it is pending. */
+class DurableResults {
+  private readonly db: Database.Database;
+  private readonly upsert: Database.Statement<[string, string, string | null, number | null]>;
+  private readonly select: Database.Statement<[string]>;
+
+  constructor(path: string, now: number, ttlMs: number) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(`CREATE TABLE IF NOT EXISTS results (
+      id TEXT PRIMARY KEY,
+      tenant TEXT NOT NULL,
+      final TEXT,
+      expires_at INTEGER
+    );
+    CREATE INDEX IF NOT EXISTS results_expiry ON results (expires_at)`);
+    this.upsert = this.db.prepare(
+      'INSERT INTO results (id, tenant, final, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET final = excluded.final, expires_at = excluded.expires_at',
+    );
+    this.select = this.db.prepare('SELECT tenant, final, expires_at AS expiresAt FROM results WHERE id = ?');
+    // Whatever a previous process left pending will never finish: record it as interrupted.
+    const pending = this.db.prepare('SELECT id FROM results WHERE final IS NULL').all() as { id: string }[];
+    const mark = this.db.prepare('UPDATE results SET final = ?, expires_at = ? WHERE id = ?');
+    for (const { id } of pending) mark.run(JSON.stringify({ id, status: 'error', error: INTERRUPTED }), now + ttlMs, id);
+  }
+
+  save(id: string, tenant: string, final: FinalRecord | null, expiresAt: number | null): void {
+    this.upsert.run(id, tenant, final ? JSON.stringify(final) : null, expiresAt);
+  }
+
+  load(id: string): { tenant: string; final: FinalRecord | null; expiresAt: number | null } | undefined {
+    const row = this.select.get(id) as { tenant: string; final: string | null; expiresAt: number | null } | undefined;
+    if (!row) return undefined;
+    return { tenant: row.tenant, final: row.final ? (JSON.parse(row.final) as FinalRecord) : null, expiresAt: row.expiresAt };
+  }
+
+  /** Drop expired results and all but the newest `keep` finished ones. */
+  prune(now: number, keep: number): void {
+    this.db.prepare('DELETE FROM results WHERE final IS NOT NULL AND expires_at <= ?').run(now);
+    this.db
+      .prepare(
+        `DELETE FROM results WHERE final IS NOT NULL AND id NOT IN
+           (SELECT id FROM results WHERE final IS NOT NULL ORDER BY expires_at DESC LIMIT ?)`,
+      )
+      .run(keep);
+  }
+
+  close(): void {
+    this.db.close();
+  }
 }
 
 export class ResultStore {
   private readonly entries = new Map<string, Entry>();
   private readonly now: () => number;
+  private readonly durable?: DurableResults;
 
   constructor(private readonly options: ResultStoreOptions) {
     this.now = options.now ?? Date.now;
+    if (options.path) this.durable = new DurableResults(options.path, this.now(), options.ttlMs);
+  }
+
+  close(): void {
+    this.durable?.close();
   }
 
   get size(): number {
@@ -41,6 +115,7 @@ export class ResultStore {
   create(id: string, tenant: string): void {
     this.prune();
     this.entries.set(id, { id, tenant, state: 'queued', expiresAt: Infinity, waiters: new Set() });
+    this.durable?.save(id, tenant, null, null);
   }
 
   markRunning(id: string): void {
@@ -59,13 +134,15 @@ export class ResultStore {
     this.entries.set(id, e);
     for (const wake of e.waiters) wake();
     e.waiters.clear();
+    this.durable?.save(id, e.tenant, final, e.expiresAt);
     this.prune();
   }
 
   /** The view of an execution, or undefined when unknown, expired or owned by another tenant. */
   get(id: string, tenant: string): ExecutionView | undefined {
     const e = this.entries.get(id);
-    if (!e || e.tenant !== tenant) return undefined;
+    if (!e) return this.fromDurable(id, tenant);
+    if (e.tenant !== tenant) return undefined;
     if (e.state === 'done') {
       if (e.expiresAt <= this.now()) {
         this.entries.delete(id);
@@ -93,8 +170,17 @@ export class ResultStore {
     return this.get(id, tenant);
   }
 
+  /** A result finished by an earlier process (or pruned from memory but still on disk). */
+  private fromDurable(id: string, tenant: string): ExecutionView | undefined {
+    const row = this.durable?.load(id);
+    if (!row || row.tenant !== tenant || !row.final) return undefined;
+    if (row.expiresAt !== null && row.expiresAt <= this.now()) return undefined;
+    return row.final;
+  }
+
   private prune(): void {
     const now = this.now();
+    this.durable?.prune(now, this.options.maxEntries);
     let finished = 0;
     for (const e of this.entries.values()) if (e.state === 'done') finished++;
     for (const [id, e] of this.entries) {
