@@ -14,7 +14,8 @@ const USAGE = `usage: polyrun <command> [options]
 commands:
   run FILE... [--language L] [--stdin TEXT | --stdin-file F] [--arg A]... [--time-limit MS]
               [--wall-limit MS] [--memory-limit MB] [--json]
-                      run a program in a sandbox (language inferred from the first file's extension)
+                      run a program in a sandbox (language inferred from the first file's extension);
+                      an argument that starts with "-" is given as --arg=-x
   runtimes [--json]   list the runtimes that passed their self-test on this host
   doctor              check this host (namespaces, seccomp, cgroups, OCI runtime) and say what to fix
   serve [options]     start the HTTP service (see docs/configuration.md)
