@@ -174,7 +174,7 @@ describe('CompileCache', () => {
     const cache = await CompileCache.open(cacheDir(), MiB);
     await cache.put('k1', entry({ 'a.out': 'good binary', 'lib.so': 'library' }));
     await cache.put('k2', entry({ 'a.out': 'untouched' }));
-    const path = join(cacheDir(), 'k1', 'lib.so');
+    const path = join(cacheDir(), 'k1', 'file-1'); // lib.so, the entry's second file
     const bytes = readFileSync(path);
     bytes[3] = bytes[3]! ^ 0x01;
     writeFileSync(path, bytes);
@@ -193,8 +193,8 @@ describe('CompileCache', () => {
     const cache = await CompileCache.open(cacheDir(), MiB);
     await cache.put('grown', entry({ 'a.out': 'abc' }));
     await cache.put('gone', entry({ 'a.out': 'abc', 'b.out': 'def' }));
-    writeFileSync(join(cacheDir(), 'grown', 'a.out'), 'abcd');
-    await rm(join(cacheDir(), 'gone', 'b.out'));
+    writeFileSync(join(cacheDir(), 'grown', 'file-0'), 'abcd');
+    await rm(join(cacheDir(), 'gone', 'file-1'));
     expect(await cache.get('grown')).toBeUndefined();
     expect(await cache.get('gone')).toBeUndefined();
     expect(cache.stats).toMatchObject({ hits: 0, corrupt: 2 });
@@ -272,14 +272,14 @@ describe('CompileCache', () => {
   it('a put leaves no temp dir behind', async () => {
     const cache = await CompileCache.open(cacheDir(), MiB);
     await cache.put('k1', entry({ 'a.out': 'x', 'b.out': 'y' }));
-    expect(filesOnDisk(cacheDir())).toEqual(['k1', 'k1/a.out', 'k1/b.out', 'k1/index.json']);
+    expect(filesOnDisk(cacheDir())).toEqual(['k1', 'k1/file-0', 'k1/file-1', 'k1/index.json']);
     const index = JSON.parse(readFileSync(join(cacheDir(), 'k1', 'index.json'), 'utf8'));
     expect(index.files).toEqual([
       { name: 'a.out', mode: 0o755, size: 1, sha256: sha256(Buffer.from('x')) },
       { name: 'b.out', mode: 0o755, size: 1, sha256: sha256(Buffer.from('y')) },
     ]);
     // stored files are data only: not executable, not readable by others
-    expect(statSync(join(cacheDir(), 'k1', 'a.out')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(cacheDir(), 'k1', 'file-0')).mode & 0o777).toBe(0o600);
     expect(statSync(cacheDir()).mode & 0o777).toBe(0o700);
   });
 
@@ -356,16 +356,17 @@ describe('CompileCache', () => {
   it('unsafe output names are not stored, and nothing is written outside the cache', async () => {
     const cache = await CompileCache.open(cacheDir(), MiB);
     const before = filesOnDisk(dir);
-    for (const name of ['../x', 'a/b', '/abs', '..', '.', '', 'a\\b', 'nl\nname', 'x'.repeat(256)]) {
+    for (const name of ['../x', 'a/../../b', '/abs', '..', '.', '', 'a//b', 'a\\b', 'nl\nname', 'x'.repeat(1025)]) {
       await cache.put(`k-${sha256(Buffer.from(name)).slice(0, 8)}`, entry({ 'a.out': 'fine', [name]: 'payload' }));
     }
     expect(cache.size).toBe(0);
     expect(cache.bytes).toBe(0);
     expect(filesOnDisk(dir)).toEqual(before);
     expect(existsSync(join(dir, 'x'))).toBe(false);
-    // a long but legal name is fine
-    await cache.put('ok', entry({ ['y'.repeat(255)]: 'payload' }));
-    expect((await cache.get('ok'))?.files[0]?.name).toBe('y'.repeat(255));
+    // a long but legal name is fine, and so is a nested one (Java package dirs): stored flat as file-N
+    await cache.put('ok', entry({ ['y'.repeat(255)]: 'payload', 'com/acme/Main.class': 'class' }));
+    expect((await cache.get('ok'))?.files.map((f) => f.name)).toEqual(['y'.repeat(255), 'com/acme/Main.class']);
+    expect(filesOnDisk(join(cacheDir(), 'ok'))).toEqual(['file-0', 'file-1', 'index.json']);
   });
 });
 
@@ -497,11 +498,11 @@ int main(int argc, char **argv) {
     const added = readdirSync(cacheRoot()).filter((k) => !before.has(k));
     expect(added).toHaveLength(1);
     const entryDir = join(cacheRoot(), added[0]!);
-    expect(readdirSync(entryDir).sort()).toEqual(['a.out', 'index.json']);
+    expect(readdirSync(entryDir).sort()).toEqual(['file-0', 'index.json']);
     const index = JSON.parse(readFileSync(join(entryDir, 'index.json'), 'utf8'));
     expect(index.files.map((f: { name: string }) => f.name)).toEqual(['a.out']);
     expect(index.files[0].mode & 0o111).not.toBe(0); // recorded as executable: the run needs it so
-    expect(readFileSync(join(entryDir, 'a.out')).subarray(0, 4)).toEqual(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
+    expect(readFileSync(join(entryDir, 'file-0')).subarray(0, 4)).toEqual(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
 
     const second = await exec('c', { 'main.c': code, 'helper.h': '#define X 1\n' }, { args: ['a', 'b'] });
     expect(compileOf(second).cached).toBe(true);
@@ -530,7 +531,7 @@ int main(int argc, char **argv) {
     expect(runOf(first).stdout).toBe('genuine\n');
     const [key] = readdirSync(cacheRoot()).filter((k) => !before.has(k));
     expect(key).toBeDefined();
-    const binPath = join(cacheRoot(), key!, 'a.out');
+    const binPath = join(cacheRoot(), key!, 'file-0');
     const bin = readFileSync(binPath);
     const at = bin.indexOf('genuine');
     expect(at).toBeGreaterThan(0);

@@ -198,10 +198,13 @@ describe('helpers', () => {
   });
 
   test('matchOutputs: * matches inside one path segment, everything else is literal', () => {
-    const listing = ['Main.class', 'Main$Inner.class', 'Main.java', 'pkg/A.class', 'a.out', 'aXout'];
-    expect(matchOutputs(['*.class'], listing)).toEqual(['Main.class', 'Main$Inner.class']);
-    expect(matchOutputs(['a.out'], listing)).toEqual(['a.out']);
-    expect(matchOutputs(['pkg/*.class', 'a.out'], listing)).toEqual(['pkg/A.class', 'a.out']);
+    const listing = ['Main.class', 'Main$Inner.class', 'Main.java', 'pkg/A.class', 'pkg/sub/B.class', 'a.out', 'aXout', 'lib/a.out'];
+    // Without a slash a pattern matches the file name in any directory (Java packages, nested outputs).
+    expect(matchOutputs(['*.class'], listing)).toEqual(['Main.class', 'Main$Inner.class', 'pkg/A.class', 'pkg/sub/B.class']);
+    expect(matchOutputs(['a.out'], listing)).toEqual(['a.out', 'lib/a.out']);
+    // With a slash it matches the whole relative path, and * stays within one segment.
+    expect(matchOutputs(['pkg/*.class'], listing)).toEqual(['pkg/A.class']);
+    expect(matchOutputs(['a.out', 'pkg/*'], ['a.out', 'pkg/x', 'pkg/y/z'])).toEqual(['a.out', 'pkg/x']);
     expect(matchOutputs([], listing)).toEqual([]);
   });
 });

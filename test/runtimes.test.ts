@@ -343,3 +343,31 @@ describe.concurrent('java class names', () => {
     expect(summary(r)).toMatchObject({ status: 'ok', run: { stdout: 'PICKED THE PUBLIC CLASS\n' } });
   }, TIMEOUT);
 });
+
+describe('compile outputs in subdirectories, and their compile cache', () => {
+  // A fresh source text per test run, so the first execution is a real compile, never an old cache hit.
+  const nonce = `${process.pid}${Date.now()}`;
+
+  test('java: a class in a package runs by its qualified name, and its package dir comes back from the cache', async () => {
+    const source = `package com.acme.tools;\n\npublic class Tool {\n  public static void main(String[] args) {\n    System.out.println("packaged ${nonce}");\n  }\n}\n`;
+    const first = await execute('java', [{ content: source }]);
+    expect(summary(first)).toMatchObject({ status: 'ok', run: { stdout: `packaged ${nonce}\n` } });
+    expect(first.compile?.cached).toBe(false);
+    const second = await execute('java', [{ content: source }]);
+    expect(summary(second)).toMatchObject({ status: 'ok', run: { stdout: `packaged ${nonce}\n` } });
+    expect(second.compile?.cached).toBe(true);
+  }, TIMEOUT);
+
+  test('typescript: a module in a subdirectory compiles, and a cache hit restores lib/util.js', async () => {
+    const files = [
+      { name: 'main.ts', content: `import { twice } from "./lib/util";\nconsole.log(twice(21), "${nonce}");\n` },
+      { name: 'lib/util.ts', content: 'export function twice(n: number): number {\n  return 2 * n;\n}\n' },
+    ];
+    const first = await execute('typescript', files);
+    expect(summary(first)).toMatchObject({ status: 'ok', run: { stdout: `42 ${nonce}\n` } });
+    expect(first.compile?.cached).toBe(false);
+    const second = await execute('typescript', files);
+    expect(summary(second)).toMatchObject({ status: 'ok', run: { stdout: `42 ${nonce}\n` } });
+    expect(second.compile?.cached).toBe(true);
+  }, TIMEOUT);
+});

@@ -3,7 +3,7 @@
  *
  * Key: sha256 over the runtime, its version, the expanded compile argv and every planned file's name, mode
  * and content, within a scope (a tenant id, or "global"). An entry is a directory holding the output files
- * and an index.json listing each file's name, mode, size and sha256. Entries are written to a temp dir and
+ * (stored as file-0, file-1, ...) and an index.json listing each file's name, mode, size and sha256. Entries are written to a temp dir and
  * renamed into place, so a reader never sees a partial entry; every file is re-hashed on read, so a
  * corrupt or tampered entry is dropped, never used.
  *
@@ -67,6 +67,15 @@ export function compileKey(input: CompileKeyInput): string {
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
+/** Longest relative path of a cached file (outputs may sit in subdirs: Java packages, nested TypeScript). */
+const MAX_NAME_BYTES = 1024;
+
+/**
+ * Files are stored under their position in the index, never under their own (possibly nested) name: the
+ * entry dir stays flat, and no name from a sandbox ever becomes a path on the host.
+ */
+const blobName = (index: number) => `file-${index}`;
+
 export class CompileCache {
   /** key -> bytes and last use; Map order is the LRU order (oldest first). */
   private readonly entries = new Map<string, { bytes: number; usedAt: number }>();
@@ -122,9 +131,9 @@ export class CompileCache {
     try {
       const index = JSON.parse(await readFile(join(entryDir, 'index.json'), 'utf8')) as IndexFile;
       const files: CachedFile[] = [];
-      for (const f of index.files) {
-        if (fileNameProblem(f.name, 255) || f.name.includes('/')) throw new Error(`bad name ${f.name}`);
-        const content = await readFile(join(entryDir, f.name));
+      for (const [i, f] of index.files.entries()) {
+        if (fileNameProblem(f.name, MAX_NAME_BYTES)) throw new Error(`bad name ${f.name}`);
+        const content = await readFile(join(entryDir, blobName(i)));
         if (content.length !== f.size || sha256(content) !== f.sha256) throw new Error(`${f.name} does not match its hash`);
         files.push({ name: f.name, mode: f.mode & 0o777, content });
       }
@@ -146,12 +155,12 @@ export class CompileCache {
     const bytes = entry.files.reduce((n, f) => n + f.content.length, 0);
     if (bytes > this.maxBytes || this.entries.has(key)) return;
     for (const f of entry.files) {
-      if (fileNameProblem(f.name, 255) || f.name.includes('/')) return; // only flat, safe names are cached
+      if (fileNameProblem(f.name, MAX_NAME_BYTES)) return; // only safe relative names are cached
     }
     const tmp = join(this.dir, `.tmp-${randomBytes(6).toString('hex')}`);
     await mkdir(tmp, { mode: 0o700 });
     try {
-      for (const f of entry.files) await writeFile(join(tmp, f.name), f.content, { mode: 0o600, flag: 'wx' });
+      for (const [i, f] of entry.files.entries()) await writeFile(join(tmp, blobName(i)), f.content, { mode: 0o600, flag: 'wx' });
       const index: IndexFile = {
         format: 1,
         files: entry.files.map((f) => ({ name: f.name, mode: f.mode, size: f.content.length, sha256: sha256(f.content) })),

@@ -8,6 +8,7 @@
  *   {files}     every file name, each its own argument
  *   {sources}   every file whose extension is one of `extensions`, each its own argument
  *   {mainClass} the class name found by `entry.classPattern` in the entry file (e.g. Java)
+ *   {qualifiedClass} {mainClass} prefixed with the package `entry.packagePattern` finds ("com.acme.Main")
  *   {args}      the request's program arguments, each its own argument (run only)
  *   {memoryMiB} the stage's memory limit in MiB (for runtimes that cannot see the sandbox's cgroup limit)
  * {files}, {sources} and {args} must be a whole argv element; the others may sit inside one ("-out:{stem}.exe").
@@ -42,6 +43,8 @@ export interface RuntimeManifest {
      * and the file keeps its name.
      */
     classPattern?: string | string[];
+    /** Regex with one group: the entry file's package, for {qualifiedClass}. */
+    packagePattern?: string;
     /** Rename the entry file to this template (e.g. "{mainClass}.java") when classPattern matches. */
     renameTo?: string;
   };
@@ -50,8 +53,9 @@ export interface RuntimeManifest {
     /**
      * Files (relative to the working dir) the run stage needs from the compile stage: what the cache keeps.
      * Entries may use {entry}, {stem} and {mainClass}, and `*` as a wildcard inside one path segment
-     * ("*.class": javac writes one file per class, inner classes included); `matchOutputs` in plan.ts
-     * resolves them against the working dir's listing.
+     * ("*.class": javac writes one file per class, inner classes included). A pattern without "/"
+     * matches a file's name in any subdirectory (package dirs); `matchOutputs` in plan.ts resolves them
+     * against the working dir's recursive listing.
      */
     outputs: string[];
   };

@@ -45,7 +45,7 @@ export const LIST_PLACEHOLDERS = ['files', 'sources', 'args'] as const;
  * {memoryMiB} is the stage's memory limit in MiB: runtimes that size their heap from the machine's RAM
  * (the JVM) cannot see the sandbox's cgroup limit, so the manifest tells them.
  */
-export const SCALAR_PLACEHOLDERS = ['entry', 'stem', 'mainClass', 'memoryMiB'] as const;
+export const SCALAR_PLACEHOLDERS = ['entry', 'stem', 'mainClass', 'qualifiedClass', 'memoryMiB'] as const;
 
 const PLACEHOLDER = /\{([A-Za-z]+)\}/g;
 /** Source files are written readable by the sandbox user; nothing needs them executable (argv names the tool). */
@@ -71,17 +71,20 @@ export function planExecution(
   const entryName = names[0] as string;
   let stem = stripExtension(entryName);
   let mainClass = stem;
+  const source = entryFile.content.toString('utf8');
+  const pkg = m.entry?.packagePattern ? findMainClass(m.entry.packagePattern, source) : null;
   if (m.entry?.classPattern) {
-    const found = findMainClass(m.entry.classPattern, entryFile.content.toString('utf8'));
+    const found = findMainClass(m.entry.classPattern, source);
     if (found !== null) {
       mainClass = found;
       if (m.entry.renameTo) {
-        names[0] = expandScalars(m.entry.renameTo, { entry: entryName, stem, mainClass, memoryMiB: '' });
+        names[0] = expandScalars(m.entry.renameTo, { entry: entryName, stem, mainClass, qualifiedClass: mainClass, memoryMiB: '' });
         stem = stripExtension(names[0]);
       }
     }
   }
   const entry = names[0] as string;
+  const qualifiedClass = pkg ? `${pkg}.${mainClass}` : mainClass;
 
   const seen = new Set<string>();
   for (const name of names) {
@@ -97,8 +100,8 @@ export function planExecution(
     args,
   };
   const mib = (bytes: number) => String(Math.max(1, Math.floor(bytes / (1024 * 1024))));
-  const compileScalars: ScalarValues = { entry, stem, mainClass, memoryMiB: mib(limits.compile.memoryBytes) };
-  const runScalars: ScalarValues = { entry, stem, mainClass, memoryMiB: mib(limits.run.memoryBytes) };
+  const compileScalars: ScalarValues = { entry, stem, mainClass, qualifiedClass, memoryMiB: mib(limits.compile.memoryBytes) };
+  const runScalars: ScalarValues = { entry, stem, mainClass, qualifiedClass, memoryMiB: mib(limits.run.memoryBytes) };
 
   return {
     files: files.map((f, i) => ({ name: names[i] as string, content: f.content, mode: FILE_MODE })),
@@ -122,7 +125,7 @@ function stageEnv(m: RuntimeManifest, scalars: ScalarValues): Record<string, str
  */
 export function probeEnv(m: RuntimeManifest): Record<string, string> {
   const memory = overlay(DEFAULT_LIMITS, m.limits).run.memoryBytes;
-  return stageEnv(m, { entry: '', stem: '', mainClass: '', memoryMiB: String(Math.floor(memory / (1024 * 1024))) });
+  return stageEnv(m, { entry: '', stem: '', mainClass: '', qualifiedClass: '', memoryMiB: String(Math.floor(memory / (1024 * 1024))) });
 }
 
 /** The name an unnamed file gets: the entry `entry.defaultName` or main.EXT, the others fileI.EXT. */
@@ -203,13 +206,17 @@ export function runtimeLanguageForFile(manifests: readonly RuntimeManifest[], fi
 
 /**
  * Which files of the working dir (relative paths, as listed after the compile stage) are compile outputs.
- * `*` matches any run of characters except "/"; every other character is literal.
+ * `*` matches any run of characters except "/"; every other character is literal. As in .gitignore, a
+ * pattern without a "/" matches a file's name in any directory (Java package dirs, TypeScript output next
+ * to sources in subdirs); a pattern with one matches the whole relative path.
  */
 export function matchOutputs(patterns: readonly string[], fileNames: readonly string[]): string[] {
-  const regexes = patterns.map(
-    (p) => new RegExp(`^${p.split('*').map(escapeRegExp).join('[^/]*')}$`),
-  );
-  return fileNames.filter((name) => regexes.some((r) => r.test(name)));
+  const regexes = patterns.map((p) => ({
+    anyDir: !p.includes('/'),
+    regex: new RegExp(`^${p.split('*').map(escapeRegExp).join('[^/]*')}$`),
+  }));
+  const base = (name: string) => name.slice(name.lastIndexOf('/') + 1);
+  return fileNames.filter((name) => regexes.some((r) => r.regex.test(r.anyDir ? base(name) : name)));
 }
 
 function escapeRegExp(text: string): string {

@@ -81,6 +81,10 @@ export function validateManifest(data: unknown, file: string): RuntimeManifest {
       v.stringArray(entry.classPattern, 'entry.classPattern', { nonEmpty: true });
       (entry.classPattern as string[]).forEach((p, i) => v.regex(p, `entry.classPattern[${i}]`));
     }
+    if (entry.packagePattern !== undefined) {
+      v.string(entry.packagePattern, 'entry.packagePattern');
+      v.regex(entry.packagePattern as string, 'entry.packagePattern');
+    }
     if (entry.renameTo !== undefined) {
       v.string(entry.renameTo, 'entry.renameTo');
       v.placeholders(entry.renameTo as string, 'entry.renameTo');

@@ -17,7 +17,7 @@
  *   'I' stdin:  bytes appended to the next stage's stdin
  *   'R' run:    NUL-terminated fields: cpu_seconds, nofile, fsize, stack, argc, argv..., envc, env..., cwd
  *   'G' get:    path; answered with 'D' (u32 mode, content) or 'N' (error text)
- *   'L' list:   answered with 'D': names of the regular files directly in the cwd, each NUL-terminated
+ *   'L' list:   answered with 'D': relative paths of the regular files under the cwd, each NUL-terminated
  *   EOF on fd 0: exit 0.
  * init -> host:
  *   'H' hello (ready), 'O' stdout bytes, 'E' stderr bytes, 'X' stage exit: "code\0signal\0" (-1 when n/a),
@@ -182,29 +182,59 @@ static void get_file(unsigned char *payload, uint32_t len, uint32_t max_bytes) {
   free(buf);
 }
 
-/* Regular files directly in the working dir (symlinks and dirs are not listed): what a compile produced. */
-static void list_files(void) {
-  DIR *dir = opendir(".");
-  if (!dir) { send_text('N', strerror(errno)); return; }
-  size_t cap = 4096, len = 0;
-  char *out = malloc(cap);
-  if (!out) die("malloc");
+/* Regular files under the working dir, as relative paths (what a compile produced). Symlinks are neither
+ * listed nor followed; depth and count are bounded so a program cannot make the listing endless. */
+#define LIST_MAX_DEPTH 16
+#define LIST_MAX_ENTRIES 10000
+
+struct listing {
+  char *out;
+  size_t len, cap, count;
+};
+
+static void list_add(struct listing *l, const char *path) {
+  size_t n = strlen(path) + 1;
+  if (l->len + n > l->cap) {
+    l->cap = (l->len + n) * 2;
+    l->out = realloc(l->out, l->cap);
+    if (!l->out) die("realloc");
+  }
+  memcpy(l->out + l->len, path, n);
+  l->len += n;
+  l->count++;
+}
+
+static void list_dir(struct listing *l, int dirfd_, const char *prefix, int depth) {
+  DIR *dir = fdopendir(dirfd_);
+  if (!dir) { close(dirfd_); return; }
   struct dirent *entry;
-  while ((entry = readdir(dir)) != NULL) {
+  while ((entry = readdir(dir)) != NULL && l->count < LIST_MAX_ENTRIES) {
+    if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
     struct stat st;
-    if (fstatat(dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) continue;
-    size_t n = strlen(entry->d_name) + 1;
-    if (len + n > cap) {
-      cap = (len + n) * 2;
-      out = realloc(out, cap);
-      if (!out) die("realloc");
+    if (fstatat(dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+    char path[4096];
+    int w = snprintf(path, sizeof path, "%s%s", prefix, entry->d_name);
+    if (w < 0 || (size_t)w >= sizeof path - 1) continue;
+    if (S_ISREG(st.st_mode)) {
+      list_add(l, path);
+    } else if (S_ISDIR(st.st_mode) && depth < LIST_MAX_DEPTH) {
+      int sub = openat(dirfd(dir), entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub < 0) continue;
+      strcat(path, "/");
+      list_dir(l, sub, path, depth + 1);
     }
-    memcpy(out + len, entry->d_name, n);
-    len += n;
   }
   closedir(dir);
-  send_frame('D', out, (uint32_t)len);
-  free(out);
+}
+
+static void list_files(void) {
+  int top = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (top < 0) { send_text('N', strerror(errno)); return; }
+  struct listing l = {malloc(4096), 0, 4096, 0};
+  if (!l.out) die("malloc");
+  list_dir(&l, top, "", 0);
+  send_frame('D', l.out, (uint32_t)l.len);
+  free(l.out);
 }
 
 struct stage {
