@@ -110,8 +110,8 @@ export class Sandbox {
     this.cgroup = new SandboxCgroup(host.layout, join(host.cgroupParent, this.id));
   }
 
-  /** Start a sandbox: write the bundle, start the container, wait for polyrun-init's hello. */
   /**
+   * Start a sandbox: write the bundle, start the container, wait for polyrun-init's hello.
    * `background`: started ahead of time for the warm pool. The runtime then runs at a low CPU priority and
    * the sandbox's cgroup gets the smallest CPU share until `promote()`, so preparing sandboxes never takes
    * CPU from programs that are running.
@@ -185,9 +185,10 @@ export class Sandbox {
       if (frame.type === FRAME.hello && this.helloWaiter) {
         this.helloWaiter.resolve(frame);
         this.helloWaiter = undefined;
-      } else if (frame.type === FRAME.data || frame.type === FRAME.error) {
+      } else if (frame.type === FRAME.data || (frame.type === FRAME.error && this.replies.length > 0)) {
         this.replies.shift()?.resolve(frame);
       } else {
+        // Output, exit, and an error about the stage command itself.
         this.stageHandler?.(frame);
       }
     }
