@@ -6,8 +6,9 @@
  * after every execution, off the caller's path; `settle()` waits for those removals (tests use it to check
  * the host is clean) and `close()` waits and removes everything the instance made.
  */
+import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { projectPath } from '../project.js';
+import { CompileCache, compileKey } from '../cache/compile-cache.js';
 import { PolyrunError } from '../contract/errors.js';
 import type { ExecutionRequest } from '../contract/request.js';
 import type { ExecutionResult, StageResult } from '../contract/result.js';
@@ -25,14 +26,12 @@ import {
 import { executionStatus, stageStatus } from '../limits/status.js';
 import { detectRuntimes, type AvailableRuntime, type UnavailableRuntime } from '../runtimes/detect.js';
 import type { RuntimeManifest } from '../runtimes/manifest.js';
-import { planExecution, type ExecutionPlan } from '../runtimes/plan.js';
+import { matchOutputs, planExecution, type ExecutionPlan } from '../runtimes/plan.js';
 import { findManifest, loadManifests } from '../runtimes/registry.js';
+import { projectPath } from '../project.js';
 import { DEFAULT_HOST_CONFIG, SandboxHost, type SandboxHostConfig } from '../sandbox/host.js';
-import { Sandbox, type SandboxShape, type StageOutcome } from '../sandbox/sandbox.js';
 import { DEFAULT_POOL_OPTIONS, SandboxPool, type PoolOptions } from '../sandbox/pool.js';
-import { CompileCache, compileKey } from '../cache/compile-cache.js';
-import { matchOutputs } from '../runtimes/plan.js';
-import { cpus } from 'node:os';
+import { Sandbox, type SandboxShape, type StageOutcome } from '../sandbox/sandbox.js';
 import type { ExecuteOptions, Executor, RuntimeInfo } from './types.js';
 import { validateRequestShape } from './validate.js';
 
@@ -233,14 +232,11 @@ export class SandboxExecutor implements Executor {
       const shape = this.shapeFor(limits);
       sandbox = this.pool?.take(shape) ?? (await Sandbox.start(this.host, shape));
       await sandbox.putFiles(plan.files);
-      const cache = this.compileCache && plan.compile ? { key: compileKey({
-        scope: options.cacheScope ?? 'default',
-        runtime: manifest.name,
-        version,
-        argv: plan.compile.argv,
-        files: plan.files,
-      }) } : undefined;
-      return { ...base, ...(await this.runStages(sandbox, plan, limits, stdin, options.signal, cache?.key)) };
+      const cacheKey =
+        this.compileCache && plan.compile
+          ? compileKey({ scope: options.cacheScope ?? 'default', runtime: manifest.name, version, argv: plan.compile.argv, files: plan.files })
+          : undefined;
+      return { ...base, ...(await this.runStages(sandbox, plan, limits, stdin, options.signal, cacheKey)) };
     } catch (err) {
       this.log('error', 'sandbox failure', { language: manifest.name, error: (err as Error).message });
       return { ...base, status: 'internal_error', compile: null, run: internalErrorStage((err as Error).message) };
