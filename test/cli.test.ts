@@ -19,13 +19,13 @@ interface Outcome {
   stderr: string;
 }
 
-function polyrun(args: string[]): Promise<Outcome> {
+function polyrun(args: string[], env: Record<string, string> = {}): Promise<Outcome> {
   return new Promise((done) => {
     execFile(
       process.execPath,
       ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args],
       // From the project root so that `--import tsx` resolves; the data dir (detection cache) is the test's own.
-      { cwd: ROOT, env: { ...process.env, POLYRUN_DATA_DIR: join(work, 'data') }, timeout: 60_000 },
+      { cwd: ROOT, env: { ...process.env, POLYRUN_DATA_DIR: join(work, 'data'), ...env }, timeout: 60_000 },
       (err, stdout, stderr) => done({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -110,6 +110,10 @@ describe('polyrun run', () => {
 
     const unknownFlag = await polyrun(['run', file('ok3.py', 'pass'), '--frobnicate']);
     expect(unknownFlag.code).toBe(2);
+
+    const noRuntime = await polyrun(['run', file('ok4.py', 'pass')], { POLYRUN_OCI_RUNTIME: 'no-such-oci-runtime' });
+    expect(noRuntime.code).toBe(1);
+    expect(noRuntime.stderr).toMatch(/OCI runtime "no-such-oci-runtime" is not usable .*polyrun doctor/);
   });
 });
 

@@ -67,6 +67,9 @@ export class SandboxHost {
     if (!existsSync(config.initBinary)) {
       throw new Error(`sandbox init agent not built at ${config.initBinary}: run scripts/setup`);
     }
+    await new OciRuntime(config.ociRuntime, config.stateDir).version().catch((err: Error) => {
+      throw new Error(`OCI runtime "${config.ociRuntime}" is not usable (${err.message}); install it or run \`polyrun doctor\``);
+    });
     await mkdir(config.stateDir, { recursive: true });
     // The sandbox's mapped uids must traverse the state dir to reach the rootfs.
     await chmod(config.stateDir, 0o711);
