@@ -7,9 +7,8 @@
  * in the data dir, so finished results survive a restart, and executions a stopped process never finished
  * read back as an error instead of vanishing.
  */
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import type Database from 'better-sqlite3';
+import { openDatabase } from './sqlite.js';
 import type { ExecutionResult } from '../contract/result.js';
 
 export type FinalRecord =
@@ -47,10 +46,7 @@ class DurableResults {
   private readonly select: Database.Statement<[string]>;
 
   constructor(path: string, now: number, ttlMs: number) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
+    this.db = openDatabase(path);
     this.db.exec(`CREATE TABLE IF NOT EXISTS results (
       id TEXT PRIMARY KEY,
       tenant TEXT NOT NULL,

@@ -2,9 +2,8 @@
  * Daily usage per tenant (executions and sandbox CPU time), persisted in SQLite in the data dir so that
  * quotas survive a restart. One row per tenant per UTC day; old rows are pruned.
  */
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import type Database from 'better-sqlite3';
+import { openDatabase } from './sqlite.js';
 
 export interface DailyUsage {
   executions: number;
@@ -19,10 +18,7 @@ export class UsageStore {
   private readonly addStmt: Database.Statement<[string, string, number, number]>;
 
   constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
+    this.db = openDatabase(path);
     this.db.exec(`CREATE TABLE IF NOT EXISTS usage (
       tenant TEXT NOT NULL,
       day TEXT NOT NULL,
