@@ -250,16 +250,19 @@ describe('warm pool (minSize 2)', () => {
   });
 
   describe('a request\'s own limits apply to a pooled sandbox (the pool\'s shape is the maximum)', () => {
-    it('memoryBytes 64 MiB: allocating 150 MiB ends in memory_limit', async () => {
-      await refilled(ex);
-      expect(readySandboxes(ex)[0]!.shape.memoryBytes).toBeGreaterThan(150 * MiB);
-      const r = await fromPool(ex, () =>
-        py(ex, `
+    /** Touches 150 MiB in 10 MiB chunks, then says so. */
+    const ALLOCATE_150_MIB = `
 chunks = []
 for i in range(15):
     chunks.append(bytearray(b'\\x01' * (10 << 20)))
 print('allocated', flush=True)
-`, { memoryBytes: 64 * MiB, wallTimeMs: 5000 }),
+`;
+
+    it('memoryBytes 64 MiB: allocating 150 MiB ends in memory_limit', async () => {
+      await refilled(ex);
+      expect(readySandboxes(ex)[0]!.shape.memoryBytes).toBeGreaterThan(150 * MiB);
+      const r = await fromPool(ex, () =>
+        py(ex, ALLOCATE_150_MIB, { memoryBytes: 64 * MiB, wallTimeMs: 5000 }),
       );
       expect(r.status).toBe('memory_limit');
       expect(run(r).stdout).not.toContain('allocated');
@@ -270,12 +273,7 @@ print('allocated', flush=True)
     it('the same allocation within the default memory limit succeeds on a pooled sandbox', async () => {
       await refilled(ex);
       const r = await fromPool(ex, () =>
-        py(ex, `
-chunks = []
-for i in range(15):
-    chunks.append(bytearray(b'\\x01' * (10 << 20)))
-print('allocated', flush=True)
-`, { memoryBytes: 256 * MiB, wallTimeMs: 5000 }),
+        py(ex, ALLOCATE_150_MIB, { memoryBytes: 256 * MiB, wallTimeMs: 5000 }),
       );
       expect(r.status).toBe('ok');
       expect(run(r).stdout).toBe('allocated\n');

@@ -132,7 +132,7 @@ export class SandboxExecutor implements Executor {
       selfTest: async (manifest, version) => {
         const result = await this.executeManifest(manifest, version, {
           language: manifest.name,
-          files: manifest.selfTest.files.map((f) => ({ name: f.name, content: Buffer.from(f.content, 'utf8') })),
+          files: selfTestFiles(manifest),
           stdin: manifest.selfTest.stdin,
         });
         const stdout = result.run?.stdout ?? '';
@@ -176,7 +176,7 @@ export class SandboxExecutor implements Executor {
   selfTestFiles(language: string): { name: string; content: Buffer }[] {
     const runtime = this.findLoaded(language);
     if (!runtime) return [];
-    return runtime.manifest.selfTest.files.map((f) => ({ name: f.name, content: Buffer.from(f.content, 'utf8') }));
+    return selfTestFiles(runtime.manifest);
   }
 
   private findLoaded(language: string, version?: string): LoadedRuntime | undefined {
@@ -349,6 +349,10 @@ export function toStageResult(o: StageOutcome): StageResult {
     memoryBytes: o.memoryBytes,
     output: o.output.toString('utf8'),
   };
+}
+
+function selfTestFiles(manifest: RuntimeManifest): { name: string; content: Buffer }[] {
+  return manifest.selfTest.files.map((f) => ({ name: f.name, content: Buffer.from(f.content, 'utf8') }));
 }
 
 function cachedStage(stdout: string, stderr: string): StageResult {

@@ -47,12 +47,13 @@ export class SandboxHost {
   readonly cgroupParent: string;
   readonly runtime: OciRuntime;
   readonly seccomp: OciSeccomp;
-  readonly readOnlyMounts: string[];
 
   private constructor(
     readonly config: SandboxHostConfig,
     readonly layout: CgroupLayout,
     readonly rootfs: string,
+    /** The configured mounts that exist on this host (a missing one is left out, not an error). */
+    readonly readOnlyMounts: string[],
   ) {
     this.instanceId = `${process.pid}-${randomBytes(3).toString('hex')}`;
     this.instanceDir = join(config.stateDir, 'instances', this.instanceId);
@@ -60,7 +61,6 @@ export class SandboxHost {
     this.cgroupParent = join('polyrun', this.instanceId);
     this.runtime = new OciRuntime(config.ociRuntime, join(this.instanceDir, 'runc'));
     this.seccomp = toOciSeccomp(loadSeccompPolicy(), config.network);
-    this.readOnlyMounts = config.mounts.filter((m) => existsSync(m));
   }
 
   static async create(config: SandboxHostConfig): Promise<SandboxHost> {
@@ -81,7 +81,7 @@ export class SandboxHost {
       mounts,
       sandboxUid: config.sandboxUid,
     });
-    const host = new SandboxHost(config, layout, rootfs);
+    const host = new SandboxHost(config, layout, rootfs, mounts);
     await mkdir(host.bundlesDir, { recursive: true, mode: 0o700 });
     await writeFile(join(host.instanceDir, ROOTFS_MARKER), basename(rootfs));
     await sweepStaleInstances(config);
