@@ -518,7 +518,13 @@ export async function measureStages(ex: SandboxExecutor, programs: HostPrograms,
     }
     await time('bare /usr/bin/true', () => run('/usr/bin/true', [], { cwd: dir, env: hostEnv }));
     await time('bare python hello', () => run(plan.run.argv[0]!, plan.run.argv.slice(1), { cwd: dir, env: hostEnv }));
-    if (warmup) for (const k of Object.keys(samples)) samples[k] = cpu[k] = [];
+    if (warmup) {
+      // Two arrays: one shared array would mix wall and CPU samples in the breakdown.
+      for (const k of Object.keys(samples)) {
+        samples[k] = [];
+        cpu[k] = [];
+      }
+    }
   }
   return { samples, cpu };
 }

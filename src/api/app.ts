@@ -4,10 +4,13 @@
  *
  *   request id + HTTP metrics (global hooks)
  *   └─ API scope: authentication (onRequest) -> rate limiting (onRequest) -> quota (preValidation)
- *        -> schema validation (Fastify) -> semantic validation + queue + execution + capture (handlers)
+ *        -> schema validation (Fastify) -> prepareExecution -> job queue -> result capture (handlers)
  *        ├─ /v1/*      polyrun's API
  *        └─ /api/v2/*  Piston-compatible API
  *   system routes (/healthz, /readyz, /metrics, /openapi.json, /docs) are public.
+ *
+ * The queue's worker (executor.run) is started here too: one process is API and worker at once. Shutdown
+ * is in shutdown.ts.
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
@@ -15,7 +18,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { PolyrunError } from '../contract/errors.js';
+import { errors } from '../contract/errors.js';
 import { anonymousPolicy } from '../config/policy.js';
 import type { PolyrunConfig } from '../config/schema.js';
 import type { Executor } from '../executor/types.js';
@@ -30,6 +33,7 @@ import { ResultStore } from '../store/results.js';
 import { UsageStore } from '../store/usage.js';
 import { createMetrics } from '../telemetry/metrics.js';
 import { sendError } from './errors.js';
+import { gracefulShutdown } from './shutdown.js';
 import { pistonRoutes } from './routes/piston.js';
 import { systemRoutes } from './routes/system.js';
 import { v1Routes } from './routes/v1.js';
@@ -93,12 +97,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const usage = new UsageStore(join(config.dataDir, 'usage.sqlite'));
   const keys = config.auth ? new KeyStore(keysFilePath(config), now) : null;
   const results = new ResultStore({ ...config.results, now, path: join(config.dataDir, 'results.sqlite') });
-  const queue =
-    options.queue ?? new MemoryQueue({ slots: config.slots, maxQueued: config.queue.maxQueued, waitTimeoutMs: config.queue.waitTimeoutMs });
+  const queue = options.queue ?? new MemoryQueue({ maxQueued: config.queue.maxQueued, waitTimeoutMs: config.queue.waitTimeoutMs });
+  const worker = queue.work((job, context) => executor.run(job, context), { concurrency: config.slots });
   const metrics = createMetrics({ processMetrics: options.processMetrics ?? false, queueStats: () => queue.stats() });
   const quota = new QuotaGuard(usage, metrics, now);
   const executions = new ExecutionService({
-    executor,
     queue,
     results,
     metrics,
@@ -110,7 +113,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
   app.setNotFoundHandler((request, reply) =>
-    sendError(new PolyrunError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), request, reply),
+    sendError(errors.notFound(`no route ${request.method} ${request.url.split('?')[0]}`), request, reply),
   );
 
   app.addHook('onRequest', async (request, reply) => {
@@ -140,7 +143,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 
   await app.register(async (api) => {
     api.addHook('onRequest', async () => {
-      if (executions.draining) throw new PolyrunError('SHUTTING_DOWN', 'the service is shutting down; retry on another instance');
+      if (executions.draining) throw errors.shuttingDown();
     });
     await api.register(authentication, { config, keys, metrics });
     await api.register(rateLimiting, { metrics, now, unauthenticatedRate: anonymousPolicy(config).rate });
@@ -149,32 +152,16 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     await api.register(pistonRoutes, { prefix: '/api/v2', services });
   });
 
-  let closing: Promise<void> | null = null;
-  const shutdown = (graceMs = config.shutdownGraceMs): Promise<void> => {
-    closing ??= (async () => {
-      executions.drain(); // new executions: 503 SHUTTING_DOWN
-      if (app.server.listening) {
-        app.server.close(); // no new connections; app.close() below tolerates the second close
-        app.server.closeIdleConnections();
-      }
-      if (!(await executions.waitIdle(graceMs))) {
-        app.log.warn({ inflight: executions.inflightCount }, 'grace period over: cancelling executions');
-        executions.abortAll();
-        await executions.waitIdle(10_000);
-      }
-      // Only now: app.close() runs onClose (executor.close()), which must not pull the sandbox from under a run.
-      await app.close();
-    })();
-    return closing;
-  };
+  const shutdown = gracefulShutdown(app as unknown as FastifyInstance, executions, config.shutdownGraceMs);
   app.decorate('polyrun', { services, shutdown });
 
   app.addHook('onClose', async () => {
     // After shutdown() this finds nothing in flight; after a bare app.close() it cancels what still runs
     // rather than closing the executor under it.
-    executions.drain();
+    await executions.drain();
     executions.abortAll();
     await executions.waitIdle(10_000);
+    await worker.close();
     if (options.closeExecutor ?? true) await executor.close();
     usage.close();
     results.close();

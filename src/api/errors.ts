@@ -4,7 +4,7 @@
  * polyrun's codes here.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { PolyrunError } from '../contract/errors.js';
+import { PolyrunError, errors, toPolyrunError } from '../contract/errors.js';
 
 interface AjvError {
   keyword: string;
@@ -38,39 +38,38 @@ export function describeSchemaError(e: AjvError, context?: string): { field: str
   }
 }
 
-/** Map anything thrown in a request to a PolyrunError. */
-export function toPolyrunError(err: unknown): PolyrunError {
+/** Anything thrown in a request as a PolyrunError: Fastify's own errors get polyrun's codes. */
+export function httpError(err: unknown): PolyrunError {
   if (err instanceof PolyrunError) return err;
   const e = err as FastifyError & { validation?: AjvError[]; validationContext?: string };
   if (Array.isArray(e?.validation)) {
-    const errors = e.validation.map((v) => describeSchemaError(v, e.validationContext));
-    return new PolyrunError('VALIDATION_FAILED', errors.map((x) => x.message).join('; '), { errors });
+    const found = e.validation.map((v) => describeSchemaError(v, e.validationContext));
+    return errors.validationFailed(found.map((x) => x.message).join('; '), { errors: found });
   }
   switch (e?.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return errors.invalidJson();
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new PolyrunError('INVALID_JSON', e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'the request body is empty' : 'the request body is not valid JSON');
+      return errors.invalidJson(true);
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new PolyrunError('PAYLOAD_TOO_LARGE', 'the request body is larger than the configured limit');
+      return errors.payloadTooLarge();
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new PolyrunError('UNSUPPORTED_MEDIA_TYPE', 'the request body must be application/json');
+      return errors.unsupportedMediaType();
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new PolyrunError('BAD_REQUEST', 'Content-Length does not match the body');
+      return errors.badRequest('Content-Length does not match the body');
   }
   // A JSON syntax error from the parser arrives as a SyntaxError with status 400.
-  if (e?.statusCode === 400 && err instanceof SyntaxError) return new PolyrunError('INVALID_JSON', 'the request body is not valid JSON');
-  if (e?.statusCode === 404) return new PolyrunError('NOT_FOUND', 'not found');
-  if (e?.statusCode === 413) return new PolyrunError('PAYLOAD_TOO_LARGE', 'the request body is larger than the configured limit');
-  if (e?.statusCode === 415) return new PolyrunError('UNSUPPORTED_MEDIA_TYPE', 'the request body must be application/json');
-  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    return new PolyrunError('BAD_REQUEST', e.message || 'bad request');
-  }
-  return new PolyrunError('INTERNAL', 'internal error');
+  if (e?.statusCode === 400 && err instanceof SyntaxError) return errors.invalidJson();
+  if (e?.statusCode === 404) return errors.notFound('not found');
+  if (e?.statusCode === 413) return errors.payloadTooLarge();
+  if (e?.statusCode === 415) return errors.unsupportedMediaType();
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return errors.badRequest(e.message || 'bad request');
+  return toPolyrunError(err);
 }
 
 /** Status, headers and logging shared by the v1 and the Piston error formats; returns the error to render. */
 export function prepareErrorReply(err: unknown, request: FastifyRequest, reply: FastifyReply): PolyrunError {
-  const e = toPolyrunError(err);
+  const e = httpError(err);
   if (e.code === 'INTERNAL') request.log.error({ err }, 'request failed');
   else request.log.info({ code: e.code }, e.message);
   const retry = (e.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;

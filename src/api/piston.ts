@@ -3,24 +3,36 @@
  * (run_timeout, compile_cpu_time, ...), reports a stage status as RE/SG/TO/OL/EL/XX and answers errors as
  * `{"message": "..."}` with 400 for every validation problem.
  */
-import { PolyrunError } from '../contract/errors.js';
+import { errors, type PolyrunError } from '../contract/errors.js';
 import type { ExecutionResult, StageResult } from '../contract/result.js';
 import type { StageLimits } from '../limits/limits.js';
-import type { ExecuteBody, FileEncoding } from '../pipeline/validation.js';
+import { Type, type Static } from '@sinclair/typebox';
+import { FILE_ENCODINGS, type ExecuteBody } from '../contract/request.js';
 
-export interface PistonExecuteBody {
-  language: string;
-  version: string;
-  files: { name?: string; content: string; encoding?: FileEncoding }[];
-  stdin?: string;
-  args?: string[];
-  compile_timeout?: number;
-  run_timeout?: number;
-  compile_cpu_time?: number;
-  run_cpu_time?: number;
-  compile_memory_limit?: number;
-  run_memory_limit?: number;
-}
+const limit = Type.Optional(Type.Number());
+/** Piston's execute body, as Piston accepts it (unknown fields pass, as in Piston). */
+export const PistonBodySchema = Type.Object({
+  language: Type.String(),
+  version: Type.String(),
+  files: Type.Array(
+    Type.Object({
+      name: Type.Optional(Type.String()),
+      content: Type.String(),
+      encoding: Type.Optional(Type.Union(FILE_ENCODINGS.map((e) => Type.Literal(e)))),
+    }),
+    { minItems: 1 },
+  ),
+  stdin: Type.Optional(Type.String()),
+  args: Type.Optional(Type.Array(Type.String())),
+  compile_timeout: limit,
+  run_timeout: limit,
+  compile_cpu_time: limit,
+  run_cpu_time: limit,
+  compile_memory_limit: limit,
+  run_memory_limit: limit,
+});
+
+export type PistonExecuteBody = Static<typeof PistonBodySchema>;
 
 const LIMIT_NAMES = {
   compile_timeout: ['compile', 'wallTimeMs'],
@@ -49,7 +61,7 @@ export function fromPistonRequest(body: PistonExecuteBody): ExecuteBody {
     if (value === undefined) continue;
     // Piston's memory limits use -1 for "the server's limit".
     if (field === 'memoryBytes' && value === -1) continue;
-    if (value < 0) throw new PolyrunError('BAD_REQUEST', `${name} must be non-negative`);
+    if (value < 0) throw errors.badRequest(`${name} must be non-negative`);
     if (value === 0) continue; // 0 is Piston's "no lower than the server's limit"
     (stage === 'run' ? limits : compileLimits)[field] = value;
   }

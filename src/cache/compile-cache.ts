@@ -13,7 +13,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileNameProblem } from '../executor/validate.js';
+import { fileNameProblem } from '../pipeline/request-shape.js';
 
 export interface CachedFile {
   name: string;

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { detectCgroupLayout } from '../sandbox/cgroups.js';
+import { loadConfigFile } from '../config/load.js';
 import { createExecutor } from '../executor/executor.js';
 import { parse } from './args.js';
 
@@ -116,14 +117,15 @@ export async function hostChecks(ociRuntime: string): Promise<Check[]> {
 }
 
 export async function doctorCommand(args: string[]): Promise<number> {
-  parse(args, {});
-  const ociRuntime = process.env.POLYRUN_OCI_RUNTIME ?? 'runc';
+  const { values } = parse(args, { config: { type: 'string' } });
+  const { config } = loadConfigFile(values.config);
+  const ociRuntime = config.sandbox.ociRuntime;
   const checks = await hostChecks(ociRuntime);
   const required = checks.filter((c) => !c.optional);
   if (required.every((c) => c.ok)) {
     const started = performance.now();
     try {
-      const executor = await createExecutor({ ociRuntime });
+      const executor = await createExecutor({ config });
       const runtimes = executor.runtimes();
       const bash = runtimes.find((r) => r.name === 'bash') ?? runtimes[0];
       let sandboxOk = false;

@@ -3,7 +3,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { PolyrunError } from '../contract/errors.js';
+import { errors } from '../contract/errors.js';
+import { loadConfigFile } from '../config/load.js';
 import type { ExecutionResult, StageResult } from '../contract/result.js';
 import { createExecutor } from '../executor/executor.js';
 import { findManifest, loadManifests } from '../runtimes/registry.js';
@@ -28,6 +29,7 @@ export async function runCommand(args: string[]): Promise<number> {
     'wall-limit': { type: 'string' },
     'memory-limit': { type: 'string' },
     json: { type: 'boolean' },
+    config: { type: 'string' },
   });
   if (positionals.length === 0) throw new UsageError('run needs at least one FILE');
   if (values.stdin !== undefined && values['stdin-file'] !== undefined) {
@@ -41,31 +43,29 @@ export async function runCommand(args: string[]): Promise<number> {
   const language = values.language ?? languageFromFile(positionals[0]!);
   const manifest = findManifest(manifests, language);
   if (!manifest) {
-    throw new PolyrunError(
-      'UNKNOWN_LANGUAGE',
-      `unknown language "${language}"; known: ${manifests.map((m) => m.name).join(', ')}`,
-    );
+    throw errors.unknownLanguage(language, undefined, manifests.map((m) => m.name));
   }
   const files = await Promise.all(
     positionals.map(async (path) => ({
       name: basename(path),
       content: await readFile(path).catch((err: NodeJS.ErrnoException) => {
-        throw new PolyrunError('BAD_REQUEST', `cannot read ${path}: ${err.code ?? err.message}`);
+        throw errors.badRequest(`cannot read ${path}: ${err.code ?? err.message}`);
       }),
     })),
   );
   const stdin =
     values['stdin-file'] !== undefined
       ? await readFile(values['stdin-file']).catch((err: NodeJS.ErrnoException) => {
-          throw new PolyrunError('BAD_REQUEST', `cannot read ${values['stdin-file']}: ${err.code ?? err.message}`);
+          throw errors.badRequest(`cannot read ${values['stdin-file']}: ${err.code ?? err.message}`);
         })
       : values.stdin;
 
-  const executor = await createExecutor({ languages: [manifest.name] });
+  const { config } = loadConfigFile(values.config);
+  const executor = await createExecutor({ config, languages: [manifest.name] });
   try {
     if (!executor.findRuntime(manifest.name)) {
       const why = executor.unavailable.find((u) => u.name === manifest.name)?.reason ?? 'not detected';
-      throw new PolyrunError('UNKNOWN_LANGUAGE', `${manifest.name} is not available on this host: ${why}`);
+      throw errors.runtimeUnavailable(manifest.name, why);
     }
     const result = await executor.execute({
       language: manifest.name,
@@ -124,8 +124,8 @@ function printHuman(result: ExecutionResult): void {
 }
 
 export async function runtimesCommand(args: string[]): Promise<number> {
-  const { values } = parse(args, { json: { type: 'boolean' } });
-  const executor = await createExecutor();
+  const { values } = parse(args, { json: { type: 'boolean' }, config: { type: 'string' } });
+  const executor = await createExecutor({ config: loadConfigFile(values.config).config });
   try {
     const runtimes = executor.runtimes();
     if (values.json) {

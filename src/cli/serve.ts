@@ -48,12 +48,8 @@ export async function serveCommand(argv: string[]): Promise<void> {
   if (!config.auth) logger.warn('authentication is off (--no-auth): anyone who can reach the port can run code');
 
   const executor = await createExecutor({
-    dataDir: config.dataDir,
-    stateDir: config.sandbox.stateDir,
-    ociRuntime: config.sandbox.ociRuntime,
-    slots: config.slots,
-    pool: config.sandbox.pool ? { minSize: Math.min(config.slots, config.sandbox.poolMax), maxSize: config.sandbox.poolMax } : false,
-    compileCache: config.sandbox.compileCacheBytes > 0 ? { maxBytes: config.sandbox.compileCacheBytes } : false,
+    config,
+    pool: config.sandbox.pool,
     log: (level, msg, fields) => logger[level](fields ?? {}, msg),
   });
   const app = await buildApp({ config, executor, logger, processMetrics: true });

@@ -25,35 +25,38 @@ interface Setting {
   env: string[];
   flag?: string;
   description: string;
+  /** How the docs show the default when the value itself would not tell (computed or derived ones). */
+  defaultText?: string;
 }
 
 /**
- * Every setting that can come from the environment or a flag. docs/configuration.md mirrors this table.
+ * Every setting that can come from the environment or a flag. The settings tables of README.md and
+ * docs/configuration.md are generated from it (`npm run docs`; a unit test checks they are current).
  * When several env vars name one setting, the later one wins (POLYRUN_PORT over PORT).
  */
 export const SETTINGS: readonly Setting[] = [
   { path: 'host', kind: 'string', env: ['HOST', 'POLYRUN_HOST'], flag: 'host', description: 'address to listen on' },
   { path: 'port', kind: 'int', env: ['PORT', 'POLYRUN_PORT'], flag: 'port', description: 'TCP port' },
-  { path: 'dataDir', kind: 'string', env: ['POLYRUN_DATA_DIR'], flag: 'data-dir', description: 'all state lives here' },
-  { path: 'auth', kind: 'bool', env: ['POLYRUN_AUTH'], description: 'require API keys (flag: --no-auth)' },
-  { path: 'keysFile', kind: 'string', env: ['POLYRUN_KEYS_FILE'], flag: 'keys-file', description: 'API key hashes' },
-  { path: 'bodyLimitBytes', kind: 'int', env: ['POLYRUN_BODY_LIMIT_BYTES'], flag: 'body-limit', description: 'largest request body' },
-  { path: 'slots', kind: 'int', env: ['POLYRUN_SLOTS'], flag: 'slots', description: 'executions running at once' },
-  { path: 'queue.maxQueued', kind: 'int', env: ['POLYRUN_QUEUE_MAX'], flag: 'queue-max', description: 'executions waiting for a slot' },
-  { path: 'queue.waitTimeoutMs', kind: 'int', env: ['POLYRUN_QUEUE_TIMEOUT_MS'], flag: 'queue-timeout-ms', description: 'longest wait for a slot' },
-  { path: 'results.ttlMs', kind: 'int', env: ['POLYRUN_RESULTS_TTL_MS'], description: 'how long async results are kept' },
-  { path: 'results.maxEntries', kind: 'int', env: ['POLYRUN_RESULTS_MAX'], description: 'async results kept at most' },
-  { path: 'longPollMaxMs', kind: 'int', env: ['POLYRUN_LONG_POLL_MAX_MS'], description: 'ceiling of ?wait=' },
-  { path: 'shutdownGraceMs', kind: 'int', env: ['POLYRUN_SHUTDOWN_GRACE_MS'], flag: 'shutdown-grace-ms', description: 'time running executions get on SIGTERM' },
-  { path: 'logLevel', kind: 'string', env: ['POLYRUN_LOG_LEVEL'], flag: 'log-level', description: 'pino log level' },
-  { path: 'trustProxy', kind: 'bool', env: ['POLYRUN_TRUST_PROXY'], description: 'use X-Forwarded-For for the client IP' },
-  { path: 'audit.includeSource', kind: 'bool', env: ['POLYRUN_AUDIT_INCLUDE_SOURCE'], description: 'put source and output in audit lines' },
+  { path: 'dataDir', kind: 'string', env: ['POLYRUN_DATA_DIR'], flag: 'data-dir', description: 'all state lives here: keys, usage, async results, caches' },
+  { path: 'auth', kind: 'bool', env: ['POLYRUN_AUTH'], description: 'require API keys (flag: --no-auth); false for a local single-user setup' },
+  { path: 'keysFile', kind: 'string', env: ['POLYRUN_KEYS_FILE'], flag: 'keys-file', description: 'API key hashes and their tenants', defaultText: 'DATA_DIR/keys.json' },
+  { path: 'bodyLimitBytes', kind: 'int', env: ['POLYRUN_BODY_LIMIT_BYTES'], flag: 'body-limit', description: 'largest request body (413 above)' },
+  { path: 'slots', kind: 'int', env: ['POLYRUN_SLOTS'], flag: 'slots', description: 'executions running at once', defaultText: 'number of CPUs' },
+  { path: 'queue.maxQueued', kind: 'int', env: ['POLYRUN_QUEUE_MAX'], flag: 'queue-max', description: 'executions waiting for a slot (503 QUEUE_FULL above)' },
+  { path: 'queue.waitTimeoutMs', kind: 'int', env: ['POLYRUN_QUEUE_TIMEOUT_MS'], flag: 'queue-timeout-ms', description: 'longest wait for a slot (503 QUEUE_TIMEOUT)' },
+  { path: 'results.ttlMs', kind: 'int', env: ['POLYRUN_RESULTS_TTL_MS'], description: 'how long results of async executions are kept' },
+  { path: 'results.maxEntries', kind: 'int', env: ['POLYRUN_RESULTS_MAX'], description: 'async results kept at most (oldest dropped first)' },
+  { path: 'longPollMaxMs', kind: 'int', env: ['POLYRUN_LONG_POLL_MAX_MS'], description: 'ceiling of GET /v1/executions/:id?wait=MS' },
+  { path: 'shutdownGraceMs', kind: 'int', env: ['POLYRUN_SHUTDOWN_GRACE_MS'], flag: 'shutdown-grace-ms', description: 'on SIGTERM/SIGINT, time running executions get before they are cancelled' },
+  { path: 'logLevel', kind: 'string', env: ['POLYRUN_LOG_LEVEL'], flag: 'log-level', description: 'pino log level: fatal error warn info debug trace silent' },
+  { path: 'trustProxy', kind: 'bool', env: ['POLYRUN_TRUST_PROXY'], description: 'take the client IP from X-Forwarded-For (behind a reverse proxy)' },
+  { path: 'audit.includeSource', kind: 'bool', env: ['POLYRUN_AUDIT_INCLUDE_SOURCE'], description: 'put source files, stdout and stderr in the audit log lines' },
   { path: 'sandbox.ociRuntime', kind: 'string', env: ['POLYRUN_OCI_RUNTIME'], flag: 'oci-runtime', description: 'OCI runtime binary: runc, crun or runsc' },
-  { path: 'sandbox.stateDir', kind: 'string', env: ['POLYRUN_STATE_DIR'], flag: 'state-dir', description: 'sandbox state (runtime state, bundles, prepared root)' },
-  { path: 'sandbox.pool', kind: 'bool', env: ['POLYRUN_POOL'], description: 'keep pre-started sandboxes ready (warm pool)' },
-  { path: 'sandbox.poolMax', kind: 'int', env: ['POLYRUN_POOL_MAX'], flag: 'pool-max', description: 'most pre-started sandboxes kept' },
-  { path: 'sandbox.compileCacheBytes', kind: 'int', env: ['POLYRUN_COMPILE_CACHE_BYTES'], description: 'compile cache size on disk; 0 disables it' },
-  { path: 'sandbox.compileCacheScope', kind: 'string', env: ['POLYRUN_COMPILE_CACHE_SCOPE'], description: 'compile cache per tenant ("tenant") or shared ("global")' },
+  { path: 'sandbox.stateDir', kind: 'string', env: ['POLYRUN_STATE_DIR'], flag: 'state-dir', description: 'runtime state, bundles and the prepared read-only root' },
+  { path: 'sandbox.pool', kind: 'bool', env: ['POLYRUN_POOL'], description: 'keep pre-started sandboxes ready (warm pool); each is still used once' },
+  { path: 'sandbox.poolMax', kind: 'int', env: ['POLYRUN_POOL_MAX'], flag: 'pool-max', description: 'most pre-started sandboxes kept (the pool starts at slots and adapts)' },
+  { path: 'sandbox.compileCacheBytes', kind: 'int', env: ['POLYRUN_COMPILE_CACHE_BYTES'], description: 'compile cache size in DATA_DIR/compile-cache (LRU); 0 disables it' },
+  { path: 'sandbox.compileCacheScope', kind: 'string', env: ['POLYRUN_COMPILE_CACHE_SCOPE'], description: 'tenant: one compile cache per tenant; global: shared by all tenants' },
 ];
 
 function convert(kind: Kind, raw: string, origin: string): string | number | boolean {
@@ -158,6 +161,14 @@ export interface LoadedConfig {
   config: PolyrunConfig;
   /** The file read, if any. */
   source?: string;
+}
+
+/**
+ * The configuration of a command that takes only `--config FILE` of the service's flags (run, doctor,
+ * runtimes): the same layers, so the sandbox settings are the service's.
+ */
+export function loadConfigFile(configPath: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  return loadConfig(configPath === undefined ? [] : ['--config', configPath], env);
 }
 
 /** Read and validate the configuration for `polyrun serve` (and `polyrun keys`). */

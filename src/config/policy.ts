@@ -2,6 +2,7 @@
  * Tenant policies: what one tenant may do (rate, quotas, limit ceilings, languages). Pure logic: the
  * built-in policy, overlaid by the config's `defaultPolicy`, overlaid by the tenant's own entry.
  */
+import { NETWORK_MODES, type NetworkMode } from '../contract/profile.js';
 import { MAX_LIMITS, overlay, type LimitTable } from '../limits/limits.js';
 import type { PolicyOverride, PolyrunConfig } from './schema.js';
 
@@ -11,6 +12,8 @@ export interface TenantPolicy {
   /** The ceiling of limits a request may ask for (MAX_LIMITS overlaid with the policy's overrides). */
   maxLimits: LimitTable;
   languages: '*' | string[];
+  /** Network modes a request may ask for. */
+  network: NetworkMode[];
 }
 
 export interface Tenant {
@@ -25,6 +28,7 @@ export const BUILTIN_POLICY: TenantPolicy = {
   quota: { concurrent: 8, executionsPerDay: 10_000, cpuSecondsPerDay: 3_600 },
   maxLimits: MAX_LIMITS,
   languages: '*',
+  network: [...NETWORK_MODES],
 };
 
 export function applyPolicyOverride(base: TenantPolicy, patch: PolicyOverride | undefined): TenantPolicy {
@@ -34,6 +38,7 @@ export function applyPolicyOverride(base: TenantPolicy, patch: PolicyOverride | 
     quota: { ...base.quota, ...patch.quota },
     maxLimits: overlay(base.maxLimits, patch.maxLimits),
     languages: patch.languages ?? base.languages,
+    network: patch.network ?? base.network,
   };
 }
 

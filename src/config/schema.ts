@@ -3,21 +3,10 @@
  * defaults. Pure data: loading and merging live in load.ts.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { NETWORK_MODES } from '../contract/profile.js';
+import { StageLimitsOverrideSchema } from '../limits/limits.js';
 
 const PositiveInt = (description: string) => Type.Integer({ minimum: 1, description });
-
-const StageLimitsOverride = Type.Object(
-  {
-    cpuTimeMs: Type.Optional(PositiveInt('CPU time of the process tree, ms')),
-    wallTimeMs: Type.Optional(PositiveInt('wall-clock time, ms')),
-    memoryBytes: Type.Optional(PositiveInt('memory of the process tree, bytes')),
-    processes: Type.Optional(PositiveInt('processes and threads')),
-    openFiles: Type.Optional(PositiveInt('open files per process')),
-    fileSizeBytes: Type.Optional(PositiveInt('largest file a process may write, bytes')),
-    outputBytes: Type.Optional(PositiveInt('cap on stdout and on stderr, each, bytes')),
-  },
-  { additionalProperties: false },
-);
 
 /** A tenant policy as written in the config file: every part optional, merged over the defaults. */
 export const PolicyOverrideSchema = Type.Object(
@@ -43,13 +32,19 @@ export const PolicyOverrideSchema = Type.Object(
     ),
     maxLimits: Type.Optional(
       Type.Object(
-        { compile: Type.Optional(StageLimitsOverride), run: Type.Optional(StageLimitsOverride) },
+        { compile: Type.Optional(StageLimitsOverrideSchema), run: Type.Optional(StageLimitsOverrideSchema) },
         { additionalProperties: false },
       ),
     ),
     languages: Type.Optional(
       Type.Union([Type.Literal('*'), Type.Array(Type.String({ minLength: 1 }))], {
         description: '"*" or a list of runtime names/aliases the tenant may run',
+      }),
+    ),
+    network: Type.Optional(
+      Type.Array(Type.Union(NETWORK_MODES.map((m) => Type.Literal(m))), {
+        uniqueItems: true,
+        description: 'network modes the tenant may ask for ("none" is the default of every request)',
       }),
     ),
   },

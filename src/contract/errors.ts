@@ -1,7 +1,8 @@
 /**
- * polyrun's own errors (not the program's): one table of machine-readable codes, each with its HTTP status.
- * The CLI prints `message` and exits non-zero; the HTTP layer answers
- * `{"error": {"code", "message", "details"?}}` with `httpStatus`.
+ * polyrun's own errors (not the program's): one table of machine-readable codes with their HTTP status, and
+ * one factory per error. Nothing else constructs a PolyrunError, so each code has one message shape and one
+ * set of details. The CLI prints `message` and exits non-zero; the HTTP layer answers
+ * `{"error": {"code", "message", "details"?}}` with `httpStatus` (and Retry-After from `retryAfterSeconds`).
  */
 
 export const ERROR_CODES = {
@@ -10,6 +11,7 @@ export const ERROR_CODES = {
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   LANGUAGE_NOT_ALLOWED: 403,
+  NETWORK_NOT_ALLOWED: 403,
   NOT_FOUND: 404,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
@@ -24,6 +26,7 @@ export const ERROR_CODES = {
   TOO_MANY_ARGS: 422,
   RATE_LIMITED: 429,
   QUOTA_EXCEEDED: 429,
+  CLIENT_CLOSED: 499,
   QUEUE_FULL: 503,
   QUEUE_TIMEOUT: 503,
   SHUTTING_DOWN: 503,
@@ -37,6 +40,7 @@ export class PolyrunError extends Error {
   readonly code: ErrorCode;
   readonly details?: unknown;
 
+  /** Use the factories in `errors` below; they are the one place each code is built. */
   constructor(code: ErrorCode, message: string, details?: unknown) {
     super(message);
     this.name = 'PolyrunError';
@@ -53,4 +57,72 @@ export class PolyrunError extends Error {
       error: { code: this.code, message: this.message, ...(this.details === undefined ? {} : { details: this.details }) },
     };
   }
+}
+
+/** A limit a request asked above its ceiling, as the API names it ("limits.cpuTimeMs"). */
+export interface LimitViolationDetail {
+  field: string;
+  requested: number;
+  maximum: number;
+}
+
+export const errors = {
+  badRequest: (message: string) => new PolyrunError('BAD_REQUEST', message),
+  invalidJson: (empty = false) =>
+    new PolyrunError('INVALID_JSON', empty ? 'the request body is empty' : 'the request body is not valid JSON'),
+  unauthorized: (message = 'not authenticated') => new PolyrunError('UNAUTHORIZED', message),
+  languageNotAllowed: (language: string) =>
+    new PolyrunError('LANGUAGE_NOT_ALLOWED', `this API key may not run ${language}`, { language }),
+  networkNotAllowed: (mode: string, allowed: readonly string[]) =>
+    new PolyrunError('NETWORK_NOT_ALLOWED', `this API key may not use network mode "${mode}"; allowed: ${allowed.join(', ')}`, {
+      network: mode,
+      allowed,
+    }),
+  notFound: (message: string) => new PolyrunError('NOT_FOUND', message),
+  payloadTooLarge: () => new PolyrunError('PAYLOAD_TOO_LARGE', 'the request body is larger than the configured limit'),
+  unsupportedMediaType: () => new PolyrunError('UNSUPPORTED_MEDIA_TYPE', 'the request body must be application/json'),
+  validationFailed: (message: string, details?: unknown) => new PolyrunError('VALIDATION_FAILED', message, details),
+  unknownLanguage: (language: string, version: string | undefined, known: string[]) =>
+    new PolyrunError(
+      'UNKNOWN_LANGUAGE',
+      `unknown language: ${version ? `${language} ${version}` : language}; known: ${known.join(', ') || 'none'}`,
+      { language, ...(version ? { version } : {}), known },
+    ),
+  runtimeUnavailable: (language: string, reason: string) =>
+    new PolyrunError('UNKNOWN_LANGUAGE', `${language} is not available on this host: ${reason}`, { language, reason }),
+  limitExceedsMaximum: (message: string, violations: LimitViolationDetail[]) =>
+    new PolyrunError('LIMIT_EXCEEDS_MAXIMUM', message, { violations }),
+  invalidFileName: (index: number, reason: string) =>
+    new PolyrunError('INVALID_FILE_NAME', `files[${index}].name ${reason}`, { index, reason }),
+  fileNameCollision: (name: string) => new PolyrunError('INVALID_FILE_NAME', `two files would both be named "${name}"`, { name }),
+  tooManyFiles: (count: number, maximum: number) =>
+    new PolyrunError('TOO_MANY_FILES', `${count} files given; the maximum is ${maximum}`, { count, maximum }),
+  sourceTooLarge: (bytes: number, maximum: number) =>
+    new PolyrunError('SOURCE_TOO_LARGE', `files total ${bytes} bytes; the maximum is ${maximum}`, { bytes, maximum }),
+  stdinTooLarge: (bytes: number, maximum: number) =>
+    new PolyrunError('STDIN_TOO_LARGE', `stdin is ${bytes} bytes; the maximum is ${maximum}`, { bytes, maximum }),
+  invalidEncoding: (field: string, encoding: string) =>
+    new PolyrunError('INVALID_ENCODING', `${field} is not valid ${encoding}`, { field, encoding }),
+  tooManyArgs: (count: number, maximum: number) =>
+    new PolyrunError('TOO_MANY_ARGS', `${count} arguments given; the maximum is ${maximum}`, { count, maximum }),
+  rateLimited: (retryAfterSeconds: number, limit: number, after: string) =>
+    new PolyrunError('RATE_LIMITED', `too many requests; retry in ${after}`, { limit, retryAfterSeconds }),
+  quotaExceeded: (message: string, details: Record<string, unknown>) => new PolyrunError('QUOTA_EXCEEDED', message, details),
+  clientClosed: () => new PolyrunError('CLIENT_CLOSED', 'the client closed the connection'),
+  queueFull: (queued: number, maxQueued: number) =>
+    new PolyrunError('QUEUE_FULL', 'all sandboxes are busy and the queue is full; retry shortly', {
+      queued,
+      maxQueued,
+      retryAfterSeconds: 1,
+    }),
+  queueTimeout: (waitMs: number) =>
+    new PolyrunError('QUEUE_TIMEOUT', `no sandbox became free within ${waitMs} ms; retry later`, { waitMs }),
+  shuttingDown: () => new PolyrunError('SHUTTING_DOWN', 'the service is shutting down; retry on another instance'),
+  notReady: (message: string) => new PolyrunError('NOT_READY', message),
+  internal: (message = 'internal error') => new PolyrunError('INTERNAL', message),
+};
+
+/** Anything thrown, as a PolyrunError: polyrun's own errors pass through, anything else is INTERNAL. */
+export function toPolyrunError(err: unknown): PolyrunError {
+  return err instanceof PolyrunError ? err : errors.internal();
 }

@@ -1,22 +1,80 @@
 /**
- * What a caller asks polyrun to run, after transport decoding (base64 already turned into bytes).
- * The HTTP layer and the CLI both build this; the executor consumes it.
+ * What a caller asks polyrun to run. The body schema (TypeBox) validates HTTP requests, feeds the OpenAPI
+ * document, and is the source of the body type; the Piston adapter and the CLI build the same body, and
+ * `prepareExecution` (src/pipeline/prepare.ts) turns it into a prepared execution, the one validation.
  */
-import type { StageLimits } from '../limits/limits.js';
+import { Type, type Static } from '@sinclair/typebox';
+import { DEFAULT_BOUNDS, StageLimitsOverrideSchema } from '../limits/limits.js';
+import { NETWORK_MODES } from './profile.js';
 
+export const FILE_ENCODINGS = ['utf8', 'base64', 'hex'] as const;
+export type FileEncoding = (typeof FILE_ENCODINGS)[number];
+
+export const ExecuteBodySchema = Type.Object(
+  {
+    language: Type.String({ minLength: 1, maxLength: 64, description: 'runtime name or alias' }),
+    version: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'exact version or selector ("*", "3.x")' })),
+    files: Type.Array(
+      Type.Object(
+        {
+          name: Type.Optional(
+            Type.String({ maxLength: DEFAULT_BOUNDS.maxFileNameBytes, description: 'relative path; the first file is the entry' }),
+          ),
+          content: Type.String(),
+          encoding: Type.Optional(Type.Union(FILE_ENCODINGS.map((e) => Type.Literal(e)), { default: 'utf8' })),
+        },
+        { additionalProperties: false },
+      ),
+      { minItems: 1, maxItems: DEFAULT_BOUNDS.maxFiles },
+    ),
+    stdin: Type.Optional(Type.String()),
+    stdinEncoding: Type.Optional(Type.Union(FILE_ENCODINGS.map((e) => Type.Literal(e)), { description: 'encoding of stdin; default utf8' })),
+    args: Type.Optional(Type.Array(Type.String(), { maxItems: DEFAULT_BOUNDS.maxArgs })),
+    limits: Type.Optional(StageLimitsOverrideSchema),
+    compileLimits: Type.Optional(StageLimitsOverrideSchema),
+    network: Type.Optional(
+      Type.Union(NETWORK_MODES.map((m) => Type.Literal(m)), {
+        description: '"none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ExecuteBody = Static<typeof ExecuteBodySchema>;
+
+/** A decoded source file. */
 export interface SourceFile {
-  /** Relative path inside the working dir; validated by `validateFiles`. Empty for "use the default". */
+  /** Relative path inside the working dir. Empty for "use the runtime's default name". */
   name?: string;
   content: Buffer;
 }
 
+/**
+ * The library form of a request (bytes already decoded), used by `SandboxExecutor.execute` for the CLI,
+ * tests and benchmarks. It is turned into an ExecuteBody and goes through the same `prepareExecution`.
+ */
 export interface ExecutionRequest {
   language: string;
-  /** Exact version or a semver-ish selector ("*", "3.x"); newest match wins. */
   version?: string;
   files: SourceFile[];
   stdin?: Buffer | string;
   args?: string[];
-  limits?: Partial<StageLimits>;
-  compileLimits?: Partial<StageLimits>;
+  limits?: Partial<Static<typeof StageLimitsOverrideSchema>>;
+  compileLimits?: Partial<Static<typeof StageLimitsOverrideSchema>>;
+  network?: ExecuteBody['network'];
+}
+
+/** The library request as a body: files and stdin as base64, so no byte is reinterpreted. */
+export function requestToBody(request: ExecutionRequest): ExecuteBody {
+  const stdin = request.stdin === undefined ? undefined : Buffer.from(request.stdin);
+  return {
+    language: request.language,
+    ...(request.version !== undefined ? { version: request.version } : {}),
+    files: request.files.map((f) => ({ ...(f.name ? { name: f.name } : {}), content: f.content.toString('base64'), encoding: 'base64' as const })),
+    ...(stdin ? { stdin: stdin.toString('base64'), stdinEncoding: 'base64' as const } : {}),
+    ...(request.args ? { args: request.args } : {}),
+    ...(request.limits ? { limits: request.limits } : {}),
+    ...(request.compileLimits ? { compileLimits: request.compileLimits } : {}),
+    ...(request.network ? { network: request.network } : {}),
+  };
 }

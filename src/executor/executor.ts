@@ -1,47 +1,46 @@
 /**
- * The executor: request -> validated plan -> sandbox stages -> result contract.
+ * The sandboxed executor: composes what runs executions on this host. One SandboxHost (OCI runtime,
+ * prepared root, cgroup layout), the runtime catalogue (detected by self-tests in real sandboxes), the warm
+ * pool and the compile cache, and the runner that turns a job into a result.
  *
- * It owns one SandboxHost (the OCI runtime, the prepared root, the cgroup layout), the detected runtimes,
- * and the sandbox source (cold start per execution, or the warm pool when enabled). Sandboxes are destroyed
- * after every execution, off the caller's path; `settle()` waits for those removals (tests use it to check
- * the host is clean) and `close()` waits and removes everything the instance made.
+ * As a queue worker's processor it runs jobs (`run`). As a library (CLI, tests, benchmarks) it also takes a
+ * request directly: `execute` and `start` prepare it with the same `prepareExecution` as the HTTP API and
+ * run it in this process. Sandboxes are destroyed after every execution, off the caller's path; `settle()`
+ * waits for those removals and `close()` waits and removes everything the instance made.
  */
-import { cpus } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { CompileCache, compileKey } from '../cache/compile-cache.js';
-import { PolyrunError } from '../contract/errors.js';
-import type { ExecutionRequest } from '../contract/request.js';
-import type { ExecutionResult, StageResult } from '../contract/result.js';
-import {
-  DEFAULT_BOUNDS,
-  DEFAULT_LIMITS,
-  MAX_LIMITS,
-  describeViolation,
-  overlay,
-  resolveLimits,
-  type LimitTable,
-  type RequestBounds,
-  type StageLimits,
-} from '../limits/limits.js';
-import { executionStatus, stageStatus } from '../limits/status.js';
-import { detectRuntimes, type AvailableRuntime, type UnavailableRuntime } from '../runtimes/detect.js';
-import type { RuntimeManifest } from '../runtimes/manifest.js';
-import { matchOutputs, planExecution, type ExecutionPlan } from '../runtimes/plan.js';
-import { findManifest, loadManifests } from '../runtimes/registry.js';
+import { CompileCache } from '../cache/compile-cache.js';
+import { errors } from '../contract/errors.js';
+import type { ExecutionControl, ExecutionEvent, StageSignal } from '../contract/events.js';
+import type { ExecutionJob } from '../contract/job.js';
+import { DEFAULT_PROFILE } from '../contract/profile.js';
+import { requestToBody, type ExecutionRequest } from '../contract/request.js';
+import type { ExecutionResult } from '../contract/result.js';
+import { loadConfig } from '../config/load.js';
+import { BUILTIN_POLICY, type TenantPolicy } from '../config/policy.js';
+import type { PolyrunConfig } from '../config/schema.js';
+import { DEFAULT_BOUNDS, DEFAULT_LIMITS, MAX_LIMITS, resolveLimits, type LimitTable, type RequestBounds } from '../limits/limits.js';
+import { prepareExecution, toJob } from '../pipeline/prepare.js';
 import { projectPath } from '../project.js';
-import { DEFAULT_HOST_CONFIG, SandboxHost, type SandboxHostConfig } from '../sandbox/host.js';
-import { DEFAULT_POOL_OPTIONS, SandboxPool, type PoolOptions } from '../sandbox/pool.js';
-import { Sandbox, type SandboxShape, type StageOutcome } from '../sandbox/sandbox.js';
-import type { ExecuteOptions, Executor, RuntimeInfo } from './types.js';
-import { validateRequestShape } from './validate.js';
-
+import type { JobContext } from '../queue/types.js';
+import { RuntimeCatalogue, type RuntimeInfo } from '../runtimes/catalogue.js';
+import type { RuntimeManifest } from '../runtimes/manifest.js';
+import { loadManifests } from '../runtimes/registry.js';
+import { SANDBOX_IDS, SandboxHost } from '../sandbox/host.js';
+import { POOL_SHRINK_AFTER_MS, SandboxPool, type PoolOptions } from '../sandbox/pool.js';
+import type { SandboxShape } from '../sandbox/sandbox.js';
+import { LocalJobContext } from './local-context.js';
+import { ExecutionRunner, type ExecutorLog } from './runner.js';
+import { shapeFor } from './shape.js';
+import type { Executor } from './types.js';
 
 export interface ExecutorOptions {
-  /** Sandbox state (runtime state, bundles, prepared root). Default /run/polyrun. */
+  /** The service configuration (sandbox settings, data dir, slots); default: loadConfig with no flags. */
+  config?: PolyrunConfig;
+  /** Overrides of the configuration's sandbox.stateDir and dataDir (tests give each run its own). */
   stateDir?: string;
-  /** Persistent data (runtime detection cache, compile cache). Default ./data. */
   dataDir?: string;
-  ociRuntime?: string;
   initBinary?: string;
   manifestsDir?: string;
   /** Only consider these runtimes (names); default all manifests. */
@@ -49,259 +48,187 @@ export interface ExecutorOptions {
   bounds?: Partial<RequestBounds>;
   defaults?: LimitTable;
   maxLimits?: LimitTable;
-  network?: boolean;
   /** Skip the self-test cache (always re-run self-tests). */
   freshDetection?: boolean;
-  /** Warm pool of pre-started sandboxes; false (default) starts a sandbox per execution. */
+  /**
+   * Warm pool of pre-started sandboxes (sized from the configuration's slots and sandbox.poolMax, which an
+   * object may override); false (default) starts a sandbox per execution.
+   */
   pool?: Partial<PoolOptions> | boolean;
-  /** Execution slots the caller runs at once (the queue's concurrency); the pool refills only below it. */
+  /** Execution slots run at once (the queue's concurrency); the pool refills only below it. */
   slots?: number;
-  /** Compile cache in <dataDir>/compile-cache; false disables it. */
+  /** Compile cache in <dataDir>/compile-cache; default from the configuration; false disables it. */
   compileCache?: { maxBytes: number } | false;
-  log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  log?: ExecutorLog;
 }
 
-interface LoadedRuntime {
-  manifest: RuntimeManifest;
-  info: RuntimeInfo;
+export interface LocalExecuteOptions {
+  /** The ceiling for this caller; default the service maximum (BUILTIN_POLICY with this executor's maximum). */
+  policy?: TenantPolicy;
+  signal?: AbortSignal;
+  cacheScope?: string;
+  onEvent?: (event: ExecutionEvent) => void;
+  /** Keep the run stage's stdin open for `write` until `end` (interactive programs). */
+  interactive?: boolean;
+}
+
+/** An execution running in this process: stdin, end of input and signals while it runs. */
+export interface LocalExecution {
+  write(data: Buffer | string): void;
+  end(): void;
+  signal(signal: StageSignal): void;
+  readonly result: Promise<ExecutionResult>;
 }
 
 export class SandboxExecutor implements Executor {
-  private loaded: LoadedRuntime[] = [];
-  unavailable: UnavailableRuntime[] = [];
   private readonly pendingCleanups = new Set<Promise<void>>();
   private closed = false;
-  private active = 0;
-  pool?: SandboxPool;
-  compileCache?: CompileCache;
+  readonly runner: ExecutionRunner;
 
   private constructor(
     readonly host: SandboxHost,
-    private readonly manifests: RuntimeManifest[],
-    private readonly bounds: RequestBounds,
-    private readonly defaults: LimitTable,
+    readonly catalogue: RuntimeCatalogue,
+    readonly bounds: RequestBounds,
     readonly maxLimits: LimitTable,
-    private readonly log: NonNullable<ExecutorOptions['log']>,
-  ) {}
+    private readonly log: ExecutorLog,
+    readonly compileCache: CompileCache | undefined,
+    readonly pool: SandboxPool | undefined,
+  ) {
+    this.runner = new ExecutionRunner({
+      host,
+      catalogue,
+      bounds,
+      log,
+      track: (cleanup) => this.track(cleanup),
+      ...(pool ? { pool } : {}),
+      ...(compileCache ? { compileCache } : {}),
+    });
+  }
 
   static async create(opts: ExecutorOptions = {}): Promise<SandboxExecutor> {
+    const config = opts.config ?? loadConfig([]).config;
+    const dataDir = opts.dataDir ?? config.dataDir;
     const all = await loadManifests(opts.manifestsDir);
     const manifests = opts.languages ? all.filter((m) => opts.languages!.includes(m.name)) : all;
-    const hostConfig: SandboxHostConfig = {
-      ...DEFAULT_HOST_CONFIG,
-      stateDir: opts.stateDir ?? process.env.POLYRUN_STATE_DIR ?? DEFAULT_HOST_CONFIG.stateDir,
-      ociRuntime: opts.ociRuntime ?? process.env.POLYRUN_OCI_RUNTIME ?? DEFAULT_HOST_CONFIG.ociRuntime,
+    const host = await SandboxHost.create({
+      ...SANDBOX_IDS,
+      stateDir: opts.stateDir ?? config.sandbox.stateDir,
+      ociRuntime: config.sandbox.ociRuntime,
       initBinary: opts.initBinary ?? projectPath('build', 'polyrun-init'),
-      network: opts.network ?? false,
       mounts: [...new Set(manifests.flatMap((m) => m.mounts ?? []))],
-    };
-    const host = await SandboxHost.create(hostConfig);
-    const executor = new SandboxExecutor(
-      host,
-      manifests,
-      { ...DEFAULT_BOUNDS, ...opts.bounds },
-      opts.defaults ?? DEFAULT_LIMITS,
-      opts.maxLimits ?? MAX_LIMITS,
-      opts.log ?? (() => undefined),
+    });
+    const bounds = { ...DEFAULT_BOUNDS, ...opts.bounds };
+    const maxLimits = opts.maxLimits ?? MAX_LIMITS;
+    const catalogue = new RuntimeCatalogue(manifests, opts.defaults ?? DEFAULT_LIMITS, maxLimits);
+    const cacheBytes = opts.compileCache === undefined ? config.sandbox.compileCacheBytes : opts.compileCache ? opts.compileCache.maxBytes : 0;
+    const compileCache = cacheBytes > 0 ? await CompileCache.open(join(dataDir, 'compile-cache'), cacheBytes) : undefined;
+    const slots = opts.slots ?? config.slots;
+    let executor!: SandboxExecutor;
+    const pool = opts.pool
+      ? new SandboxPool(
+          host,
+          shapeFor(maxLimits, bounds),
+          {
+            minSize: Math.min(slots, config.sandbox.poolMax),
+            maxSize: config.sandbox.poolMax,
+            shrinkAfterMs: POOL_SHRINK_AFTER_MS,
+            ...(opts.pool === true ? {} : opts.pool),
+          },
+          () => executor.runner.active >= slots,
+          (err) => executor.log('error', 'warm pool could not start a sandbox', { error: err.message }),
+          (cleanup) => executor.track(cleanup),
+        )
+      : undefined;
+    const log = opts.log ?? (() => undefined);
+    executor = new SandboxExecutor(host, catalogue, bounds, maxLimits, log, compileCache, pool);
+    await catalogue.detect(
+      (manifest, version) => executor.selfTest(manifest, version),
+      opts.freshDetection ? undefined : join(dataDir, 'runtimes-cache.json'),
     );
-    const dataDir = opts.dataDir ?? process.env.POLYRUN_DATA_DIR ?? 'data';
-    await executor.detect(opts.freshDetection ? undefined : join(dataDir, 'runtimes-cache.json'));
-    if (opts.compileCache !== false) {
-      const maxBytes = opts.compileCache?.maxBytes ?? 256 * 1024 * 1024;
-      executor.compileCache = await CompileCache.open(join(dataDir, 'compile-cache'), maxBytes);
-    }
-    if (opts.pool) {
-      const slots = opts.slots ?? cpus().length;
-      const poolOptions = { ...DEFAULT_POOL_OPTIONS, minSize: slots, ...(opts.pool === true ? {} : opts.pool) };
-      executor.pool = new SandboxPool(
-        host,
-        executor.shapeFor(executor.maxLimits),
-        poolOptions,
-        () => executor.active >= slots,
-        (err) => executor.log('error', 'warm pool could not start a sandbox', { error: err.message }),
-        (cleanup) => executor.track(cleanup),
-      );
-    }
+    for (const u of catalogue.unavailable) log('warn', `runtime ${u.name} unavailable: ${u.reason}`);
     return executor;
   }
 
-  private async detect(cacheFile?: string): Promise<void> {
-    const result = await detectRuntimes({
-      manifests: this.manifests,
-      cacheFile,
-      selfTest: async (manifest, version) => {
-        const result = await this.executeManifest(manifest, version, {
-          language: manifest.name,
-          files: selfTestFiles(manifest),
-          stdin: manifest.selfTest.stdin,
-        });
-        const stdout = result.run?.stdout ?? '';
-        const ok = result.status === 'ok' && stdout === manifest.selfTest.expectStdout;
-        return {
-          ok,
-          detail: ok
-            ? 'ok'
-            : `status ${result.status}; stdout ${JSON.stringify(stdout.slice(0, 200))}; stderr ${JSON.stringify(
-                (result.compile?.stderr || result.run?.stderr || '').slice(0, 300),
-              )}`,
-        };
-      },
-    });
-    this.loaded = result.available.map((a) => ({ manifest: a.manifest, info: this.describe(a) }));
-    this.unavailable = result.unavailable;
-    for (const u of result.unavailable) this.log('warn', `runtime ${u.name} unavailable: ${u.reason}`);
+  private async selfTest(manifest: RuntimeManifest, version: string): Promise<{ ok: boolean; detail: string }> {
+    const resolution = resolveLimits({ defaults: this.catalogue.defaultLimits(manifest), maximum: this.maxLimits });
+    if (!resolution.ok) return { ok: false, detail: 'the manifest asks for limits above the maximum' };
+    const job: ExecutionJob = {
+      id: `self-test-${manifest.name}`,
+      tenantId: 'polyrun',
+      runtime: { name: manifest.name, version },
+      files: manifest.selfTest.files.map((f) => ({ name: f.name, content: Buffer.from(f.content, 'utf8').toString('base64') })),
+      stdin: Buffer.from(manifest.selfTest.stdin ?? '', 'utf8').toString('base64'),
+      interactive: false,
+      args: [],
+      limits: resolution.limits,
+      cacheScope: 'self-test',
+      profile: DEFAULT_PROFILE,
+    };
+    const result = await this.runner.runManifest(manifest, job, new LocalJobContext());
+    const stdout = result.run?.stdout ?? '';
+    const ok = result.status === 'ok' && stdout === manifest.selfTest.expectStdout;
+    if (ok) return { ok, detail: 'ok' };
+    const stderr = (result.compile?.stderr || result.run?.stderr || '').slice(0, 300);
+    return { ok, detail: `status ${result.status}; stdout ${JSON.stringify(stdout.slice(0, 200))}; stderr ${JSON.stringify(stderr)}` };
   }
 
-  private describe(a: AvailableRuntime): RuntimeInfo {
-    const defaults = overlay(this.defaults, a.manifest.limits);
-    return {
-      name: a.manifest.name,
-      version: a.version,
-      aliases: a.manifest.aliases,
-      extensions: a.manifest.extensions,
-      compiled: a.manifest.compile !== undefined,
-      limits: { defaults, maximum: this.maxLimits },
-    };
+  get unavailable() {
+    return this.catalogue.unavailable;
   }
 
   runtimes(): RuntimeInfo[] {
-    return this.loaded.map((r) => r.info);
+    return this.catalogue.runtimes();
   }
 
   findRuntime(language: string, version?: string): RuntimeInfo | undefined {
-    return this.findLoaded(language, version)?.info;
+    return this.catalogue.findRuntime(language, version);
   }
 
   /** The self-test program of a runtime, as request files (doctor runs it). */
   selfTestFiles(language: string): { name: string; content: Buffer }[] {
-    const runtime = this.findLoaded(language);
-    if (!runtime) return [];
-    return selfTestFiles(runtime.manifest);
+    const info = this.findRuntime(language);
+    const manifest = info && this.catalogue.manifestFor(info.name, info.version);
+    return manifest ? manifest.selfTest.files.map((f) => ({ name: f.name, content: Buffer.from(f.content, 'utf8') })) : [];
   }
 
-  private findLoaded(language: string, version?: string): LoadedRuntime | undefined {
-    const manifest = findManifest(
-      this.loaded.map((r) => r.manifest),
-      language,
-    );
-    const runtime = this.loaded.find((r) => r.manifest === manifest);
-    if (!runtime) return undefined;
-    return versionMatches(runtime.info.version, version) ? runtime : undefined;
+  run(job: ExecutionJob, context: JobContext): Promise<ExecutionResult> {
+    if (this.closed) return Promise.reject(errors.shuttingDown());
+    return this.runner.run(job, context);
   }
 
-  async execute(request: ExecutionRequest, options: ExecuteOptions = {}): Promise<ExecutionResult> {
-    if (this.closed) throw new PolyrunError('SHUTTING_DOWN', 'the executor is shutting down');
-    const runtime = this.findLoaded(request.language, request.version);
-    if (!runtime) {
-      const known = this.loaded.map((r) => `${r.info.name} ${r.info.version}`).join(', ');
-      const what = request.version ? `${request.language} ${request.version}` : request.language;
-      throw new PolyrunError('UNKNOWN_LANGUAGE', `unknown language "${what}"; known: ${known}`, {
-        known: this.loaded.map((r) => ({ language: r.info.name, version: r.info.version, aliases: r.info.aliases })),
-      });
+  /** Prepare a request (the same validation as the HTTP API) and run it here; throws PolyrunError for bad input. */
+  execute(request: ExecutionRequest, options: LocalExecuteOptions = {}): Promise<ExecutionResult> {
+    try {
+      return this.start(request, options).result;
+    } catch (err) {
+      return Promise.reject(err);
     }
-    return this.executeManifest(runtime.manifest, runtime.info.version, request, options);
   }
 
-  private async executeManifest(
-    manifest: RuntimeManifest,
-    version: string,
-    request: ExecutionRequest,
-    options: ExecuteOptions = {},
-  ): Promise<ExecutionResult> {
-    validateRequestShape(request, this.bounds);
-    const resolution = resolveLimits({
-      defaults: this.defaults,
-      runtime: manifest.limits,
-      request: { compile: request.compileLimits, run: request.limits },
-      maximum: options.maxLimits ?? this.maxLimits,
+  /** Like `execute`, with stdin, end of input and signals while it runs. */
+  start(request: ExecutionRequest, options: LocalExecuteOptions = {}): LocalExecution {
+    if (this.closed) throw errors.shuttingDown();
+    const policy = options.policy ?? { ...BUILTIN_POLICY, maxLimits: this.maxLimits };
+    const prepared = prepareExecution(requestToBody(request), { runtimes: this.catalogue, policy, bounds: this.bounds });
+    const job = toJob(prepared, {
+      id: randomUUID(),
+      tenantId: 'local',
+      cacheScope: options.cacheScope ?? 'default',
+      interactive: options.interactive ?? false,
     });
-    if (!resolution.ok) {
-      throw new PolyrunError('LIMIT_EXCEEDS_MAXIMUM', resolution.violations.map(describeViolation).join('; '), {
-        violations: resolution.violations,
-      });
-    }
-    const limits = resolution.limits;
-    const plan = planExecution(manifest, request.files, request.args ?? [], limits);
-    const stdin = typeof request.stdin === 'string' ? Buffer.from(request.stdin, 'utf8') : (request.stdin ?? Buffer.alloc(0));
-    options.onStart?.();
-
-    const base = { language: manifest.name, version };
-    let sandbox: Sandbox | undefined;
-    this.active++;
-    try {
-      const shape = this.shapeFor(limits);
-      sandbox = this.pool?.take(shape) ?? (await Sandbox.start(this.host, shape));
-      await sandbox.putFiles(plan.files);
-      const cacheKey =
-        this.compileCache && plan.compile
-          ? compileKey({ scope: options.cacheScope ?? 'default', runtime: manifest.name, version, argv: plan.compile.argv, files: plan.files })
-          : undefined;
-      return { ...base, ...(await this.runStages(sandbox, plan, limits, stdin, options.signal, cacheKey)) };
-    } catch (err) {
-      this.log('error', 'sandbox failure', { language: manifest.name, error: (err as Error).message });
-      return { ...base, status: 'internal_error', compile: null, run: internalErrorStage((err as Error).message) };
-    } finally {
-      this.active--;
-      this.pool?.executionFinished();
-      if (sandbox) this.track(sandbox.destroy());
-    }
-  }
-
-  private async runStages(
-    sandbox: Sandbox,
-    plan: ExecutionPlan,
-    limits: LimitTable,
-    stdin: Buffer,
-    signal?: AbortSignal,
-    cacheKey?: string,
-  ): Promise<Pick<ExecutionResult, 'status' | 'compile' | 'run'>> {
-    let compile: StageResult | null = null;
-    if (plan.compile) {
-      const hit = cacheKey ? await this.compileCache?.get(cacheKey) : undefined;
-      if (hit) {
-        const sources = new Set(plan.files.map((f) => f.name));
-        await sandbox.putFiles(hit.files.filter((f) => !sources.has(f.name)));
-        compile = cachedStage(hit.stdout, hit.stderr);
-      } else {
-        compile = toStageResult(await sandbox.runStage({ ...plan.compile, limits: limits.compile }, signal));
-        if (compile.status !== 'ok') return { status: executionStatus(compile, null), compile, run: null };
-        if (cacheKey) await this.storeCompileOutputs(sandbox, plan, cacheKey, compile);
-        compile.cached = false;
-      }
-    }
-    const run = toStageResult(await sandbox.runStage({ ...plan.run, limits: limits.run, stdin }, signal));
-    return { status: executionStatus(compile, run), compile, run };
-  }
-
-  /** Copy a successful compile's outputs out of the sandbox into the cache, before the run can touch them. */
-  private async storeCompileOutputs(sandbox: Sandbox, plan: ExecutionPlan, key: string, compile: StageResult): Promise<void> {
-    try {
-      const sources = new Set(plan.files.map((f) => f.name));
-      const names = matchOutputs(plan.compileOutputs, await sandbox.listFiles()).filter((n) => !sources.has(n));
-      if (names.length === 0) return;
-      const files = [];
-      for (const name of names) {
-        const file = await sandbox.getFile(name);
-        if (!file) return; // vanished or not a regular file: cache nothing rather than something partial
-        files.push({ name, ...file });
-      }
-      await this.compileCache!.put(key, { files, stdout: compile.stdout, stderr: compile.stderr });
-    } catch (err) {
-      this.log('warn', 'compile cache store failed', { error: (err as Error).message });
-    }
-  }
-
-  /** One sandbox serves both stages, so it is sized for the larger of each bound. */
-  shapeFor(limits: LimitTable): SandboxShape {
-    const max = (f: keyof StageLimits) => Math.max(limits.compile[f], limits.run[f]);
+    const context = new LocalJobContext(options.signal, options.onEvent);
+    const control = (message: ExecutionControl) => context.control(message);
     return {
-      memoryBytes: max('memoryBytes'),
-      processes: max('processes'),
-      openFiles: max('openFiles'),
-      fileSizeBytes: max('fileSizeBytes'),
-      workDirBytes: this.bounds.boxBytes,
-      tmpBytes: this.bounds.tmpBytes,
+      write: (data) => control({ type: 'stdin', data: Buffer.from(data).toString('base64') }),
+      end: () => control({ type: 'stdin_end' }),
+      signal: (signal) => control({ type: 'signal', signal }),
+      result: this.runner.run(job, context),
     };
+  }
+
+  /** The sandbox shape of an execution with these limits. */
+  shapeFor(limits: LimitTable): SandboxShape {
+    return shapeFor(limits, this.bounds);
   }
 
   private track(cleanup: Promise<void>): void {
@@ -325,63 +252,4 @@ export class SandboxExecutor implements Executor {
 
 export async function createExecutor(opts: ExecutorOptions = {}): Promise<SandboxExecutor> {
   return SandboxExecutor.create(opts);
-}
-
-/** "*", undefined, an exact version, or a prefix selector like "3", "3.x", "3.11.x". */
-export function versionMatches(version: string, selector?: string): boolean {
-  if (!selector || selector === '*' || selector === 'latest') return true;
-  const wanted = selector.replace(/(\.(x|\*))+$/i, '').split('.');
-  const have = version.split('.');
-  return wanted.every((part, i) => have[i] === part);
-}
-
-export function toStageResult(o: StageOutcome): StageResult {
-  return {
-    status: stageStatus(o),
-    exitCode: o.exitCode,
-    signal: o.signal,
-    stdout: o.stdout.toString('utf8'),
-    stderr: o.stderr.toString('utf8'),
-    stdoutTruncated: o.stdoutTruncated,
-    stderrTruncated: o.stderrTruncated,
-    cpuTimeMs: o.cpuTimeMs,
-    wallTimeMs: o.wallTimeMs,
-    memoryBytes: o.memoryBytes,
-    output: o.output.toString('utf8'),
-  };
-}
-
-function selfTestFiles(manifest: RuntimeManifest): { name: string; content: Buffer }[] {
-  return manifest.selfTest.files.map((f) => ({ name: f.name, content: Buffer.from(f.content, 'utf8') }));
-}
-
-function cachedStage(stdout: string, stderr: string): StageResult {
-  return {
-    status: 'ok',
-    exitCode: 0,
-    signal: null,
-    stdout,
-    stderr,
-    stdoutTruncated: false,
-    stderrTruncated: false,
-    cpuTimeMs: 0,
-    wallTimeMs: 0,
-    memoryBytes: 0,
-    cached: true,
-  };
-}
-
-function internalErrorStage(message: string): StageResult {
-  return {
-    status: 'internal_error',
-    exitCode: null,
-    signal: null,
-    stdout: '',
-    stderr: `polyrun: ${message}`,
-    stdoutTruncated: false,
-    stderrTruncated: false,
-    cpuTimeMs: 0,
-    wallTimeMs: 0,
-    memoryBytes: 0,
-  };
 }

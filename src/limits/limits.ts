@@ -7,38 +7,40 @@
  * field and the allowed maximum named, never silently clamped.
  */
 
-export interface StageLimits {
-  /** CPU time of the whole process tree, from the cgroup's accounting. */
-  cpuTimeMs: number;
-  wallTimeMs: number;
-  /** Memory of the whole tree (cgroup limit, swap = memory). */
-  memoryBytes: number;
-  /** Processes and threads of the whole tree (pids cgroup). */
-  processes: number;
-  /** RLIMIT_NOFILE for each process. */
-  openFiles: number;
-  /** RLIMIT_FSIZE: largest file a process may write. */
-  fileSizeBytes: number;
-  /** Cap on stdout and on stderr, each; reading stops and the stage is killed at the cap. */
-  outputBytes: number;
-}
+import { Type, type Static } from '@sinclair/typebox';
+
+const limitField = (description: string) => Type.Integer({ minimum: 1, description });
+
+/** Every limit of one stage: the one schema behind the request's `limits`, the config and the job. */
+export const StageLimitsSchema = Type.Object(
+  {
+    cpuTimeMs: limitField('CPU time of the whole process tree (cgroup accounting), ms'),
+    wallTimeMs: limitField('wall-clock time, ms'),
+    memoryBytes: limitField('memory of the whole process tree (cgroup limit, swap = memory), bytes'),
+    processes: limitField('processes and threads of the whole tree (pids cgroup)'),
+    openFiles: limitField('open files per process (RLIMIT_NOFILE)'),
+    fileSizeBytes: limitField('largest file a process may write (RLIMIT_FSIZE), bytes'),
+    outputBytes: limitField('cap on stdout and on stderr, each; the stage is killed at the cap, bytes'),
+  },
+  { additionalProperties: false },
+);
+export type StageLimits = Static<typeof StageLimitsSchema>;
+
+/** A request's or a policy's overrides: any subset of the fields. */
+export const StageLimitsOverrideSchema = Type.Partial(StageLimitsSchema, {
+  additionalProperties: false,
+  description: 'Limits for one stage; each at most the tenant maximum (see GET /v1/runtimes)',
+});
 
 export type Stage = 'compile' | 'run';
 
-export interface LimitTable {
-  compile: StageLimits;
-  run: StageLimits;
-}
+export const LimitTableSchema = Type.Object(
+  { compile: StageLimitsSchema, run: StageLimitsSchema },
+  { additionalProperties: false },
+);
+export type LimitTable = Static<typeof LimitTableSchema>;
 
-export const LIMIT_FIELDS: readonly (keyof StageLimits)[] = [
-  'cpuTimeMs',
-  'wallTimeMs',
-  'memoryBytes',
-  'processes',
-  'openFiles',
-  'fileSizeBytes',
-  'outputBytes',
-];
+export const LIMIT_FIELDS = Object.keys(StageLimitsSchema.properties) as readonly (keyof StageLimits)[];
 
 const MiB = 1024 * 1024;
 

@@ -1,7 +1,9 @@
 /**
  * Status mapping: what happened to a stage -> its status, and stages -> the execution's status.
- * Pure. The order of the checks is the contract: polyrun's own failure first, then the limit the host
- * enforced (it knows why it killed), then the kernel's OOM kill, then what the program did.
+ * Pure. The order of the checks is the contract: an abort by the caller first, then the limit the host
+ * enforced (it knows why it killed), then the kernel's OOM kill, then a sandbox failure (a kill for a limit
+ * can break the channel too, so the limit is the better answer), then what the program did (SIGXCPU is a
+ * time limit, any other signal or a non-zero exit a runtime error).
  */
 import type { ExecutionStatus, StageResult, StageStatus } from '../contract/result.js';
 

@@ -5,7 +5,7 @@
  */
 import fp from 'fastify-plugin';
 import type { FastifyRequest } from 'fastify';
-import { PolyrunError } from '../contract/errors.js';
+import { errors } from '../contract/errors.js';
 import { anonymousPolicy, policyFor, type Tenant } from '../config/policy.js';
 import type { PolyrunConfig } from '../config/schema.js';
 import type { KeyStore } from '../store/keys.js';
@@ -51,8 +51,7 @@ export const authentication = fp<AuthOptions>(
         return;
       }
       metrics.authFailures.inc({ reason: key === undefined ? 'missing' : 'invalid' });
-      request.authFailure = new PolyrunError(
-        'UNAUTHORIZED',
+      request.authFailure = errors.unauthorized(
         key === undefined
           ? 'an API key is required: send "Authorization: Bearer KEY" or "X-API-Key: KEY"'
           : 'the API key is not valid',

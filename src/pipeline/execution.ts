@@ -1,37 +1,50 @@
 /**
- * Pipeline stages 5-7: queue -> sandboxed execution (executor.execute) -> result capture (usage, result
- * store, metrics, audit). One service for the synchronous, asynchronous and Piston routes. It tracks every
- * execution in flight so that shutdown can wait for them and then cancel what is left.
+ * Pipeline stages 5-7 on the API side: a prepared execution becomes a job in the queue; its events and
+ * result come back from whichever worker ran it; result capture follows (usage charged to the quota lease,
+ * async result stored, metrics, audit). One service for the synchronous, streaming, asynchronous and
+ * Piston routes. It tracks every execution in flight so that shutdown can wait for them and then cancel
+ * what is left.
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { FastifyBaseLogger } from 'fastify';
-import { PolyrunError } from '../contract/errors.js';
-import type { ExecutionRequest } from '../contract/request.js';
+import { errors, toPolyrunError, type PolyrunError } from '../contract/errors.js';
+import type { ExecutionControl, ExecutionEvent } from '../contract/events.js';
 import type { ExecutionResult } from '../contract/result.js';
 import type { Tenant } from '../config/policy.js';
-import type { Executor } from '../executor/types.js';
-import type { LimitTable } from '../limits/limits.js';
-import type { JobQueue } from '../queue/types.js';
+import type { JobHandle, JobQueue } from '../queue/types.js';
 import type { ResultStore } from '../store/results.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { auditExecution, cpuMsOf, observeExecution } from '../telemetry/observe.js';
+import { toJob, type PreparedExecution } from './prepare.js';
 import type { QuotaLease } from './quota.js';
 
 export type IdentifiedResult = { id: string } & ExecutionResult;
 
 export interface ExecutionInput {
   tenant: Tenant;
-  request: ExecutionRequest;
-  maxLimits: LimitTable;
+  prepared: PreparedExecution;
   lease: QuotaLease;
   log: FastifyBaseLogger;
   /** Aborting cancels the execution (e.g. the client of a synchronous request went away). */
   signal?: AbortSignal;
+  /** The job's events as they happen (streaming routes). */
+  onEvent?: (event: ExecutionEvent) => void;
+  /** Keep stdin open for `control` messages. */
+  interactive?: boolean;
+}
+
+/** An admitted execution. */
+export interface Launched {
+  id: string;
+  /** Resolves when a worker starts it; rejects with the queue's error (QUEUE_TIMEOUT, SHUTTING_DOWN...) when it never does. */
+  started: Promise<void>;
+  /** The captured result; rejects with a PolyrunError when the execution could not run. */
+  done: Promise<IdentifiedResult>;
+  control(message: ExecutionControl): void;
 }
 
 export interface ExecutionServiceOptions {
-  executor: Executor;
   queue: JobQueue;
   results: ResultStore;
   metrics: Metrics;
@@ -44,7 +57,7 @@ export interface ExecutionServiceOptions {
 const QUEUE_CODES = new Set(['QUEUE_FULL', 'QUEUE_TIMEOUT', 'SHUTTING_DOWN']);
 
 export class ExecutionService {
-  private readonly inflight = new Map<string, AbortController>();
+  private readonly inflight = new Map<string, JobHandle>();
   private readonly idleWaiters = new Set<() => void>();
   private isDraining = false;
 
@@ -58,33 +71,97 @@ export class ExecutionService {
     return this.inflight.size;
   }
 
-  /** Run and wait. Rejects with PolyrunError when the execution could not run (queue, shutdown, executor). */
-  run(input: ExecutionInput): Promise<IdentifiedResult> {
-    return this.launch(input).done;
+  /** Run and wait. Rejects with PolyrunError when the execution could not run (queue, shutdown, worker). */
+  async run(input: ExecutionInput): Promise<IdentifiedResult> {
+    return (await this.launch(input)).done;
   }
 
   /** Start an execution in the background; its result goes to the result store. */
-  start(input: ExecutionInput): { id: string } {
-    const { id, done } = this.launch(input, true);
-    done.then(
+  async start(input: ExecutionInput): Promise<{ id: string }> {
+    const launched = await this.launch(input);
+    const { id } = launched;
+    // Handlers attached after `create` run whenever the job settles, so the record always exists first.
+    this.o.results.create(id, input.tenant.id);
+    launched.started.then(() => this.o.results.markRunning(id), () => undefined);
+    launched.done.then(
       (result) => this.o.results.complete(id, result),
-      (err: unknown) => {
-        const e = asPolyrunError(err);
-        this.o.results.complete(id, { id, status: 'error', error: e.toJSON().error });
-      },
+      (err: unknown) => this.o.results.complete(id, { id, status: 'error', error: toPolyrunError(err).toJSON().error }),
     );
     return { id };
   }
 
+  /** Admit an execution into the queue. Rejects with SHUTTING_DOWN or QUEUE_FULL before anything runs. */
+  async launch(input: ExecutionInput, id: string = randomUUID()): Promise<Launched> {
+    if (this.draining) throw this.rejected(errors.shuttingDown());
+    const cacheScope = this.o.compileCacheScope === 'global' ? 'global' : `tenant:${input.tenant.id}`;
+    const job = toJob(input.prepared, { id, tenantId: input.tenant.id, cacheScope, interactive: input.interactive ?? false });
+    let handle: JobHandle;
+    try {
+      handle = await this.o.queue.enqueue(job, {
+        waitTimeoutMs: this.o.queueWaitTimeoutMs,
+        ...(input.onEvent ? { onEvent: input.onEvent } : {}),
+      });
+    } catch (err) {
+      throw this.rejected(toPolyrunError(err));
+    }
+    this.inflight.set(id, handle);
+    const onCallerAbort = () => handle.cancel(toPolyrunError(input.signal?.reason ?? errors.clientClosed()));
+    input.signal?.addEventListener('abort', onCallerAbort, { once: true });
+    if (input.signal?.aborted) onCallerAbort();
+
+    const admittedAt = performance.now();
+    let startedAt = admittedAt;
+    const started = handle.started.then(() => {
+      startedAt = performance.now();
+      this.o.metrics.queueWait.observe((startedAt - admittedAt) / 1000);
+    });
+    const done = handle.result
+      .then(
+        (result) => this.capture(input, id, result, startedAt - admittedAt, performance.now() - admittedAt),
+        (err: unknown) => {
+          input.lease.cancel();
+          const e = toPolyrunError(err);
+          if (QUEUE_CODES.has(e.code)) this.o.metrics.queueRejections.inc({ code: e.code });
+          else if (e.code === 'INTERNAL') input.log.error({ err, executionId: id }, 'execution failed');
+          throw e;
+        },
+      )
+      .finally(() => {
+        input.signal?.removeEventListener('abort', onCallerAbort);
+        this.inflight.delete(id);
+        if (this.inflight.size === 0) for (const wake of [...this.idleWaiters]) wake();
+      });
+    // Callers handle rejections; these keep an abandoned promise from crashing the process.
+    started.catch(() => undefined);
+    done.catch(() => undefined);
+    return { id, started, done, control: (message) => handle.control(message) };
+  }
+
+  /** Result capture: usage, metrics, audit. */
+  private capture(input: ExecutionInput, id: string, result: ExecutionResult, queueWaitMs: number, totalMs: number): IdentifiedResult {
+    input.lease.settle(cpuMsOf(result));
+    const record = {
+      tenant: input.tenant.id,
+      files: input.prepared.files,
+      result,
+      queueWaitMs: Math.round(queueWaitMs),
+      totalMs: Math.round(totalMs),
+      maxProcesses: input.prepared.limits.run.processes,
+    };
+    const anomalies = observeExecution(this.o.metrics, record);
+    auditExecution(input.log, { ...record, id, anomalies }, this.o.auditIncludeSource);
+    return { id, ...result };
+  }
+
   /** Refuse new executions from now on; running and queued ones carry on. */
-  drain(): void {
+  async drain(): Promise<void> {
     this.isDraining = true;
-    this.o.queue.close();
+    await this.o.queue.close();
   }
 
   /** Cancel every execution still queued or running. */
   abortAll(): void {
-    for (const c of this.inflight.values()) c.abort(new PolyrunError('SHUTTING_DOWN', 'cancelled: the service is shutting down'));
+    for (const handle of this.inflight.values()) handle.cancel(errors.shuttingDown());
   }
 
   /** Resolves true once nothing is in flight, or false after `timeoutMs`. */
@@ -102,81 +179,8 @@ export class ExecutionService {
     });
   }
 
-  private launch(input: ExecutionInput, background = false): { id: string; done: Promise<IdentifiedResult> } {
-    const { metrics, queue, executor, results } = this.o;
-    if (this.draining) throw this.rejected(new PolyrunError('SHUTTING_DOWN', 'the service is shutting down; retry on another instance'));
-    if (!queue.hasRoom()) {
-      throw this.rejected(
-        new PolyrunError('QUEUE_FULL', 'all sandboxes are busy and the queue is full; retry shortly', { retryAfterSeconds: 1 }),
-      );
-    }
-    const id = randomUUID();
-    const controller = new AbortController();
-    const onCallerAbort = () => controller.abort(input.signal?.reason);
-    input.signal?.addEventListener('abort', onCallerAbort, { once: true });
-    this.inflight.set(id, controller);
-    if (background) results.create(id, input.tenant.id);
-
-    const admittedAt = performance.now();
-    let startedAt = admittedAt;
-    const done = queue
-      .run(
-        () =>
-          executor.execute(input.request, {
-            maxLimits: input.maxLimits,
-            signal: controller.signal,
-            cacheScope: this.o.compileCacheScope === 'global' ? 'global' : `tenant:${input.tenant.id}`,
-          }),
-        {
-          signal: controller.signal,
-          waitTimeoutMs: this.o.queueWaitTimeoutMs,
-          onStart: () => {
-            startedAt = performance.now();
-            metrics.queueWait.observe((startedAt - admittedAt) / 1000);
-            if (background) results.markRunning(id);
-          },
-        },
-      )
-      .then(
-        (result): IdentifiedResult => {
-          input.lease.settle(cpuMsOf(result));
-          const record = {
-            tenant: input.tenant.id,
-            request: input.request,
-            result,
-            queueWaitMs: Math.round(startedAt - admittedAt),
-            totalMs: Math.round(performance.now() - admittedAt),
-            maxProcesses: input.maxLimits.run.processes,
-          };
-          const anomalies = observeExecution(metrics, record);
-          auditExecution(input.log, { ...record, id, anomalies }, this.o.auditIncludeSource);
-          return { id, ...result };
-        },
-        (err: unknown) => {
-          input.lease.cancel();
-          const e = asPolyrunError(err);
-          if (QUEUE_CODES.has(e.code)) metrics.queueRejections.inc({ code: e.code });
-          else if (e.code === 'INTERNAL') input.log.error({ err, executionId: id }, 'execution failed');
-          throw e;
-        },
-      )
-      .finally(() => {
-        input.signal?.removeEventListener('abort', onCallerAbort);
-        this.inflight.delete(id);
-        if (this.inflight.size === 0) for (const wake of [...this.idleWaiters]) wake();
-      });
-    // The synchronous caller handles rejections; this keeps an abandoned promise from crashing the process.
-    done.catch(() => {});
-    return { id, done };
-  }
-
   private rejected(e: PolyrunError): PolyrunError {
     this.o.metrics.queueRejections.inc({ code: e.code });
     return e;
   }
-}
-
-export function asPolyrunError(err: unknown): PolyrunError {
-  if (err instanceof PolyrunError) return err;
-  return new PolyrunError('INTERNAL', 'internal error');
 }

@@ -5,7 +5,7 @@
  * before anything ran.
  */
 import fp from 'fastify-plugin';
-import { PolyrunError } from '../contract/errors.js';
+import { errors, type PolyrunError } from '../contract/errors.js';
 import type { Tenant } from '../config/policy.js';
 import type { UsageStore } from '../store/usage.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -91,7 +91,7 @@ export class QuotaGuard {
 
 function quotaError(quota: QuotaName, limit: number, used: number, resetsAt: number, now: number): PolyrunError {
   if (quota === 'concurrent') {
-    return new PolyrunError('QUOTA_EXCEEDED', `concurrent executions quota exceeded (${limit} at once); wait for one to finish`, {
+    return errors.quotaExceeded(`concurrent executions quota exceeded (${limit} at once); wait for one to finish`, {
       quota,
       limit,
       used,
@@ -100,7 +100,7 @@ function quotaError(quota: QuotaName, limit: number, used: number, resetsAt: num
   }
   const what = quota === 'executionsPerDay' ? 'executions per day' : 'CPU seconds per day';
   const reset = new Date(resetsAt).toISOString();
-  return new PolyrunError('QUOTA_EXCEEDED', `${what} quota exceeded (limit ${limit}); it resets at ${reset}`, {
+  return errors.quotaExceeded(`${what} quota exceeded (limit ${limit}); it resets at ${reset}`, {
     quota,
     limit,
     used,

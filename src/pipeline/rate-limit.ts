@@ -6,7 +6,7 @@
 import fp from 'fastify-plugin';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
-import { PolyrunError } from '../contract/errors.js';
+import { errors } from '../contract/errors.js';
 import type { TenantPolicy } from '../config/policy.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { tokenBucketStore } from './token-bucket.js';
@@ -38,10 +38,7 @@ export const rateLimiting = fp<RateLimitOptions>(
       },
       errorResponseBuilder: (_request, context) => {
         metrics.rateLimited.inc();
-        return new PolyrunError('RATE_LIMITED', `too many requests; retry in ${context.after}`, {
-          limit: context.max,
-          retryAfterSeconds: Math.ceil(context.ttl / 1000),
-        });
+        return errors.rateLimited(Math.ceil(context.ttl / 1000), context.max, context.after);
       },
     });
   },

@@ -3,7 +3,7 @@
  * runtime's manifest alone. Pure: no I/O, so every rule here is unit-tested (test/plan.test.ts) and the
  * executor only has to carry the plan out.
  */
-import { PolyrunError } from '../contract/errors.js';
+import { errors } from '../contract/errors.js';
 import type { SourceFile } from '../contract/request.js';
 import { DEFAULT_LIMITS, overlay, type LimitTable } from '../limits/limits.js';
 import type { RuntimeManifest } from './manifest.js';
@@ -65,7 +65,7 @@ export function planExecution(
   limits: LimitTable = overlay(DEFAULT_LIMITS, m.limits),
 ): ExecutionPlan {
   const [entryFile] = files;
-  if (!entryFile) throw new PolyrunError('VALIDATION_FAILED', 'at least one file is required');
+  if (!entryFile) throw errors.validationFailed('at least one file is required');
 
   const names = files.map((f, i) => (f.name ? f.name : defaultFileName(m, i)));
   const entryName = names[0] as string;
@@ -89,7 +89,7 @@ export function planExecution(
   const seen = new Set<string>();
   for (const name of names) {
     if (seen.has(name)) {
-      throw new PolyrunError('INVALID_FILE_NAME', `two files would both be named "${name}"`, { name });
+      throw errors.fileNameCollision(name);
     }
     seen.add(name);
   }
@@ -153,7 +153,7 @@ function expandScalars(template: string, values: ScalarValues): string {
   return template.replace(PLACEHOLDER, (match, key: string) => {
     if (isScalarPlaceholder(key)) return values[key];
     // registry.ts rejects such manifests at load time; reaching this is a bug, not a user error.
-    throw new PolyrunError('INTERNAL', `placeholder ${match} cannot be used inside "${template}"`);
+    throw errors.internal(`placeholder ${match} cannot be used inside "${template}"`);
   });
 }
 

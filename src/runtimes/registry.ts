@@ -29,9 +29,9 @@ export class ManifestError extends Error {
   }
 }
 
-/** Read and validate every *.json manifest in `dir`, sorted by name. Throws ManifestError on the first bad one. */
+/** Read and validate every manifest (`*.json`, not `*.cases.json`) in `dir`, sorted by name. Throws ManifestError on the first bad one. */
 export async function loadManifests(dir: string = defaultManifestDir()): Promise<RuntimeManifest[]> {
-  const entries = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort();
+  const entries = (await readdir(dir)).filter((f) => f.endsWith('.json') && !f.endsWith('.cases.json')).sort();
   const manifests: RuntimeManifest[] = [];
   for (const entry of entries) {
     const file = path.join(dir, entry);

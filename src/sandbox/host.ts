@@ -1,6 +1,7 @@
 /**
  * SandboxHost: what every sandbox of one service process shares: the OCI runtime and its state dir, the
- * prepared read-only root, the cgroup layout, the seccomp object (read once), and the instance's own dirs.
+ * prepared read-only root, the cgroup layout, the seccomp object of each profile (built once per profile),
+ * and the instance's own dirs.
  *
  * Layout under the state dir (default /run/polyrun, root-only except the rootfs, which the sandbox's
  * mapped uids must be able to traverse):
@@ -15,7 +16,8 @@ import { basename, join } from 'node:path';
 import { detectCgroupLayout, hierarchyBases, type CgroupLayout } from './cgroups.js';
 import { OciRuntime } from './oci.js';
 import { prepareRootfs } from './rootfs.js';
-import { loadSeccompPolicy, toOciSeccomp, type OciSeccomp } from './seccomp.js';
+import { DEFAULT_PROFILE, profileKey, type SandboxProfile } from '../contract/profile.js';
+import { loadSeccompPolicy, seccompPolicyPath, toOciSeccomp, type OciSeccomp } from './seccomp.js';
 
 export interface SandboxHostConfig {
   stateDir: string;
@@ -25,19 +27,18 @@ export interface SandboxHostConfig {
   hostIdBase: number;
   idRange: number;
   sandboxUid: number;
-  network: boolean;
   /** Extra read-only mounts (the union of the runtimes' declared mounts). */
   mounts: string[];
 }
 
-export const DEFAULT_HOST_CONFIG: Omit<SandboxHostConfig, 'initBinary'> = {
-  stateDir: '/run/polyrun',
-  ociRuntime: 'runc',
+/**
+ * The uid mapping of every sandbox: fixed by design, not a setting (the service's settings, state dir and
+ * OCI runtime among them, come from src/config).
+ */
+export const SANDBOX_IDS: Pick<SandboxHostConfig, 'hostIdBase' | 'idRange' | 'sandboxUid'> = {
   hostIdBase: 200_000,
   idRange: 65_536,
   sandboxUid: 1000,
-  network: false,
-  mounts: [],
 };
 
 export class SandboxHost {
@@ -46,7 +47,7 @@ export class SandboxHost {
   readonly bundlesDir: string;
   readonly cgroupParent: string;
   readonly runtime: OciRuntime;
-  readonly seccomp: OciSeccomp;
+  private readonly seccompByProfile = new Map<string, OciSeccomp>();
 
   private constructor(
     readonly config: SandboxHostConfig,
@@ -60,7 +61,21 @@ export class SandboxHost {
     this.bundlesDir = join(this.instanceDir, 'bundles');
     this.cgroupParent = join('polyrun', this.instanceId);
     this.runtime = new OciRuntime(config.ociRuntime, join(this.instanceDir, 'runc'));
-    this.seccomp = toOciSeccomp(loadSeccompPolicy(), config.network);
+    this.seccompFor(DEFAULT_PROFILE); // a missing or broken default policy fails here, not at the first sandbox
+  }
+
+  /**
+   * The OCI seccomp object of a profile: the policy its `seccomp` names, plus the inet socket rules when its
+   * network is "loopback". The network namespace is private (loopback only) in every profile.
+   */
+  seccompFor(profile: SandboxProfile): OciSeccomp {
+    const key = profileKey(profile);
+    let seccomp = this.seccompByProfile.get(key);
+    if (!seccomp) {
+      seccomp = toOciSeccomp(loadSeccompPolicy(seccompPolicyPath(profile.seccomp)), profile.network === 'loopback');
+      this.seccompByProfile.set(key, seccomp);
+    }
+    return seccomp;
   }
 
   static async create(config: SandboxHostConfig): Promise<SandboxHost> {

@@ -3,44 +3,62 @@
  *
  * Every pooled sandbox is started with the pool's shape (the service's maximum bounds); a stage's own
  * limits are written to its cgroup and rlimits just before the stage starts, so one pool serves every
- * runtime and every request. Each sandbox is used for exactly one execution and then destroyed: nothing is
- * ever shared between executions.
+ * runtime and every request. A sandbox's profile (seccomp policy, network mode) is part of its OCI spec and
+ * fixed when it starts, so the pool keeps one ready list per profile and hands a sandbox out only for its
+ * own profile. Each sandbox is used for exactly one execution and then destroyed: nothing is ever shared
+ * between executions.
  *
- * Sizing: the pool aims at `target` ready sandboxes, between `minSize` and `maxSize`. A take that finds the
- * pool empty (a miss) raises the target; a full idle period lowers it. Refills start when an execution
- * ends (never on the path of the one that took the sandbox), run one at a time, wait
- * while every execution slot is busy, and start sandboxes in the background (low-priority runtime, minimal
- * CPU share until taken), so preparing sandboxes does not compete with running programs for CPU.
+ * Sizing, per profile: each profile aims at its own `target` of ready sandboxes. The default profile
+ * starts at the pool's initial size and never goes below `minSize`; another profile starts at 0. A take
+ * that finds its profile's list empty (a miss) raises that profile's target by one, as long as the targets
+ * of all profiles together stay within `maxSize`; a profile without a miss for `shrinkAfterMs` has its
+ * target lowered by one. Refills start when an execution ends (never on the path of the one that took the
+ * sandbox), run one at a time (the profile furthest below its target first), wait while every execution
+ * slot is busy, and start sandboxes in the background (low-priority runtime, minimal CPU share until
+ * taken), so preparing sandboxes does not compete with running programs for CPU.
  */
+import { DEFAULT_PROFILE, profileKey, type SandboxProfile } from '../contract/profile.js';
 import { Sandbox, type SandboxShape } from './sandbox.js';
 import type { SandboxHost } from './host.js';
 
 export interface PoolOptions {
   minSize: number;
   maxSize: number;
-  /** Starting target; defaults to minSize. */
+  /** Starting target of the default profile; defaults to minSize. */
   initialSize?: number;
-  /** Lower the target by one after this long without a miss. */
+  /** Lower a profile's target by one after this long without a miss on it. */
   shrinkAfterMs: number;
 }
 
-export const DEFAULT_POOL_OPTIONS: PoolOptions = { minSize: 1, maxSize: 8, shrinkAfterMs: 30_000 };
+/** A profile's target drops by one after this long without a miss (sizes come from the configuration). */
+export const POOL_SHRINK_AFTER_MS = 30_000;
 
 export interface PoolStats {
+  /** Ready sandboxes and targets, summed over the profiles. */
   ready: number;
   target: number;
   hits: number;
   misses: number;
   startFailures: number;
+  /** Per profile (profileKey), for the profiles the pool currently keeps. */
+  profiles: Record<string, { ready: number; target: number }>;
+}
+
+/** One profile's ready list and sizing. */
+interface ProfileList {
+  profile: SandboxProfile;
+  ready: Sandbox[];
+  target: number;
+  /** The lowest target: minSize for the default profile, 0 for the others. */
+  floor: number;
+  lastMiss: number;
 }
 
 export class SandboxPool {
-  private readonly ready: Sandbox[] = [];
-  private target: number;
+  private readonly lists = new Map<string, ProfileList>();
   private refilling?: Promise<void>;
   private readyWaiters: (() => void)[] = [];
   private closed = false;
-  private lastMiss = Date.now();
   private shrinkTimer: NodeJS.Timeout;
   private wake?: () => void;
   readonly stats = { hits: 0, misses: 0, startFailures: 0 };
@@ -55,17 +73,28 @@ export class SandboxPool {
     /** Receives every removal the pool starts itself, so the owner can wait for them (settle). */
     private readonly track: (cleanup: Promise<void>) => void = (cleanup) => void cleanup,
   ) {
-    this.target = Math.min(options.maxSize, Math.max(options.minSize, options.initialSize ?? options.minSize));
+    const defaults = this.listFor(DEFAULT_PROFILE);
+    defaults.floor = Math.min(options.minSize, options.maxSize);
+    defaults.target = Math.min(options.maxSize, Math.max(options.minSize, options.initialSize ?? options.minSize));
     this.shrinkTimer = setInterval(() => this.maybeShrink(), Math.max(1000, options.shrinkAfterMs / 2));
     this.shrinkTimer.unref();
     this.refill();
   }
 
-  /** A started, unused sandbox whose shape covers `need`, or undefined (the caller starts a cold one). */
-  take(need: SandboxShape): Sandbox | undefined {
+  /** Every ready sandbox, all profiles together (the tests inspect them). */
+  get ready(): Sandbox[] {
+    return [...this.lists.values()].flatMap((list) => list.ready);
+  }
+
+  /**
+   * A started, unused sandbox of `profile` whose shape covers `need`, or undefined (the caller starts a
+   * cold one). A sandbox of another profile is never handed out.
+   */
+  take(need: SandboxShape, profile: SandboxProfile = DEFAULT_PROFILE): Sandbox | undefined {
     if (!covers(this.shape, need)) return undefined;
-    while (this.ready.length > 0) {
-      const sandbox = this.ready.shift()!;
+    const list = this.listFor(profile);
+    while (list.ready.length > 0) {
+      const sandbox = list.ready.shift()!;
       if (sandbox.running) {
         try {
           sandbox.promote();
@@ -80,8 +109,8 @@ export class SandboxPool {
       this.track(sandbox.destroy());
     }
     this.stats.misses++;
-    this.lastMiss = Date.now();
-    this.target = Math.min(this.options.maxSize, this.target + 1);
+    list.lastMiss = Date.now();
+    if (this.totalTarget() < this.options.maxSize) list.target++;
     return undefined;
   }
 
@@ -95,10 +124,12 @@ export class SandboxPool {
   }
 
   snapshot(): PoolStats {
-    return { ready: this.ready.length, target: this.target, ...this.stats };
+    const profiles: PoolStats['profiles'] = {};
+    for (const [key, list] of this.lists) profiles[key] = { ready: list.ready.length, target: list.target };
+    return { ready: this.ready.length, target: this.totalTarget(), ...this.stats, profiles };
   }
 
-  /** Resolves when the pool holds its target (tests and benchmarks use it to start from a warm state). */
+  /** Resolves when every profile holds its target (tests and benchmarks use it to start from a warm state). */
   async warm(timeoutMs = 30_000): Promise<boolean> {
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -106,43 +137,78 @@ export class SandboxPool {
       for (const w of this.readyWaiters.splice(0)) w();
     }, timeoutMs);
     this.refill();
-    while (this.ready.length < this.target && !timedOut && this.refilling) {
+    while (this.neediest() && !timedOut && this.refilling) {
       await new Promise<void>((resolve) => this.readyWaiters.push(resolve));
     }
     clearTimeout(timer);
-    return this.ready.length >= this.target;
+    return this.neediest() === undefined;
+  }
+
+  /** How the pool starts a sandbox (a unit test replaces it). */
+  protected startSandbox(profile: SandboxProfile): Promise<Sandbox> {
+    return Sandbox.start(this.host, this.shape, { background: true, profile });
+  }
+
+  private listFor(profile: SandboxProfile): ProfileList {
+    const key = profileKey(profile);
+    let list = this.lists.get(key);
+    if (!list) {
+      list = { profile: { ...profile }, ready: [], target: 0, floor: 0, lastMiss: Date.now() };
+      this.lists.set(key, list);
+    }
+    return list;
+  }
+
+  private totalTarget(): number {
+    let total = 0;
+    for (const list of this.lists.values()) total += list.target;
+    return total;
+  }
+
+  /** The profile furthest below its target, if any is below. */
+  private neediest(): ProfileList | undefined {
+    let best: ProfileList | undefined;
+    for (const list of this.lists.values()) {
+      const missing = list.target - list.ready.length;
+      if (missing > 0 && (!best || missing > best.target - best.ready.length)) best = list;
+    }
+    return best;
   }
 
   private maybeShrink(): void {
-    if (Date.now() - this.lastMiss < this.options.shrinkAfterMs) return;
-    if (this.target <= this.options.minSize) return;
-    this.target--;
-    this.lastMiss = Date.now();
-    const extra = this.ready.length > this.target ? this.ready.pop() : undefined;
-    if (extra) this.track(extra.destroy());
+    const now = Date.now();
+    for (const [key, list] of this.lists) {
+      if (now - list.lastMiss < this.options.shrinkAfterMs || list.target <= list.floor) continue;
+      list.target--;
+      list.lastMiss = now;
+      const extra = list.ready.length > list.target ? list.ready.pop() : undefined;
+      if (extra) this.track(extra.destroy());
+      if (list.target === 0 && list.ready.length === 0 && key !== profileKey(DEFAULT_PROFILE)) this.lists.delete(key);
+    }
   }
 
   private refill(): void {
-    if (this.refilling || this.closed || this.ready.length >= this.target) return;
+    if (this.refilling || this.closed || !this.neediest()) return;
     this.refilling = (async () => {
       // Yield first: `finally` below must run after `this.refilling` is assigned, never before.
       await null;
       try {
-        while (!this.closed && this.ready.length < this.target) {
+        while (!this.closed && this.neediest()) {
           while (this.busy() && !this.closed) {
             await new Promise<void>((resolve) => (this.wake = resolve));
           }
-          if (this.closed) break;
+          // chosen after the wait: takes while it waited may have changed which profile is furthest below
+          const list = this.neediest();
+          if (this.closed || !list) break;
+          let sandbox: Sandbox;
           try {
-            const sandbox = await Sandbox.start(this.host, this.shape, { background: true });
-            if (this.closed) await sandbox.destroy();
-            else this.ready.push(sandbox);
-            for (const w of this.readyWaiters.splice(0)) w();
+            sandbox = await this.startSandbox(list.profile);
           } catch (err) {
             this.stats.startFailures++;
             this.onError(err as Error);
             break;
           }
+          await this.keep(list.profile, sandbox);
         }
       } finally {
         this.refilling = undefined;
@@ -151,12 +217,24 @@ export class SandboxPool {
     })();
   }
 
+  /**
+   * A sandbox just started: ready, unless the pool closed meanwhile (removed before close() returns) or
+   * its profile's target shrank meanwhile (removed in the background).
+   */
+  private async keep(profile: SandboxProfile, sandbox: Sandbox): Promise<void> {
+    const list = this.lists.get(profileKey(profile));
+    if (this.closed) await sandbox.destroy();
+    else if (!list || list.ready.length >= list.target) this.track(sandbox.destroy());
+    else list.ready.push(sandbox);
+    for (const w of this.readyWaiters.splice(0)) w();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.shrinkTimer);
     this.wake?.();
     await this.refilling;
-    await Promise.all(this.ready.splice(0).map((s) => s.destroy()));
+    await Promise.all([...this.lists.values()].flatMap((list) => list.ready.splice(0)).map((s) => s.destroy()));
   }
 }
 

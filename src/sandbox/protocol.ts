@@ -2,11 +2,18 @@
  * The frame protocol between the host and polyrun-init (see init/polyrun-init.c for the full description).
  * Pure encoding and an incremental decoder; no I/O.
  */
+import { constants as osConstants } from 'node:os';
+import { STAGE_SIGNALS, type StageSignal } from '../contract/events.js';
 
 export const FRAME = {
   file: 'F',
-  stdin: 'I',
   run: 'R',
+  /** During a stage: bytes for the program's stdin. */
+  stdin: 'I',
+  /** During a stage: end of stdin (closed once everything received has been written). */
+  closeStdin: 'C',
+  /** During a stage: a signal for the stage's process group (payload: decimal signal number). */
+  signal: 'S',
   get: 'G',
   list: 'L',
   hello: 'H',
@@ -65,6 +72,38 @@ export function encodeRun(cmd: RunCommand): Buffer {
     if (f.includes('\0')) throw new Error('NUL byte in a command field');
   }
   return encodeFrame(FRAME.run, Buffer.from(fields.map((f) => f + '\0').join(''), 'utf8'));
+}
+
+/** Largest 'I' payload the host sends; longer input is split over several frames. */
+export const MAX_STDIN_FRAME = 1024 * 1024;
+
+/** Stdin for the running stage, as frames of at most `MAX_STDIN_FRAME` bytes (none for empty data). */
+export function encodeStdin(data: Buffer): Buffer[] {
+  const frames: Buffer[] = [];
+  for (let offset = 0; offset < data.length; offset += MAX_STDIN_FRAME) {
+    frames.push(encodeFrame(FRAME.stdin, data.subarray(offset, offset + MAX_STDIN_FRAME)));
+  }
+  return frames;
+}
+
+/** End of the running stage's stdin. */
+export function encodeCloseStdin(): Buffer {
+  return encodeFrame(FRAME.closeStdin);
+}
+
+/**
+ * Signal numbers of the signals a caller may send to a stage (the same six polyrun-init honours; it ignores
+ * any other number).
+ */
+export const STAGE_SIGNAL_NUMBERS: Readonly<Record<StageSignal, number>> = Object.fromEntries(
+  STAGE_SIGNALS.map((name) => [name, osConstants.signals[name]]),
+) as Record<StageSignal, number>;
+
+/** A signal for the running stage's process group. */
+export function encodeSignal(signal: StageSignal): Buffer {
+  const signum = (STAGE_SIGNAL_NUMBERS as Record<string, number | undefined>)[signal];
+  if (signum === undefined) throw new Error(`not a stage signal: ${signal}`);
+  return encodeFrame(FRAME.signal, Buffer.from(String(signum), 'latin1'));
 }
 
 /** Parse an 'X' payload: "code\0signal\0", -1 meaning not applicable. */

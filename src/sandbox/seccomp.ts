@@ -1,6 +1,6 @@
 /**
- * The seccomp policy is data (seccomp/default.json); this module turns it into the OCI `linux.seccomp`
- * object. It is read once per process, not per sandbox.
+ * Seccomp policies are data (seccomp/<name>.json, named by a sandbox profile's `seccomp`); this module
+ * turns one into the OCI `linux.seccomp` object. Each policy file is read once per process, not per sandbox.
  */
 import { readFileSync } from 'node:fs';
 import { projectPath } from '../project.js';
@@ -36,21 +36,28 @@ export interface OciSeccomp {
   syscalls: SeccompRule[];
 }
 
-export const DEFAULT_POLICY_PATH = projectPath('src', 'sandbox', 'seccomp', 'default.json');
+/** Where the policy named `name` lives: src/sandbox/seccomp/<name>.json. */
+export function seccompPolicyPath(name: string): string {
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new Error(`not a seccomp policy name: ${JSON.stringify(name)}`);
+  return projectPath('src', 'sandbox', 'seccomp', `${name}.json`);
+}
 
-let cached: { path: string; policy: SeccompPolicy } | undefined;
+export const DEFAULT_POLICY_PATH = seccompPolicyPath('default');
+
+const cache = new Map<string, SeccompPolicy>();
 
 export function loadSeccompPolicy(path = DEFAULT_POLICY_PATH): SeccompPolicy {
-  if (cached?.path === path) return cached.policy;
+  const known = cache.get(path);
+  if (known) return known;
   const policy = JSON.parse(readFileSync(path, 'utf8')) as SeccompPolicy;
-  for (const key of ['defaultAction', 'architectures', 'allow', 'conditional', 'killSyscalls'] as const) {
+  for (const key of ['defaultAction', 'architectures', 'allow', 'conditional', 'killSyscalls', 'networkSyscalls'] as const) {
     if (policy[key] === undefined) throw new Error(`seccomp policy ${path}: missing "${key}"`);
   }
-  cached = { path, policy };
+  cache.set(path, policy);
   return policy;
 }
 
-/** The OCI seccomp object for a sandbox; `network` adds the inet socket rules. */
+/** The OCI seccomp object for a sandbox; `network` (profile network "loopback") adds the inet socket rules. */
 export function toOciSeccomp(policy: SeccompPolicy, network: boolean): OciSeccomp {
   return {
     defaultAction: policy.defaultAction,

@@ -1,6 +1,6 @@
 /**
  * specconv: the one place that turns a sandbox intent into an OCI runtime spec (config.json).
- * Pure: no I/O, so every security property of the spec is unit-tested (test/specconv.test.ts).
+ * Pure: no I/O, so every security property of the spec is unit-tested (test/unit/specconv.test.ts).
  *
  * What the spec guarantees (the security model in README.md names each layer):
  * - namespaces: user (container root = an unprivileged host uid range), pid, network (no interfaces but

@@ -1,8 +1,10 @@
 /**
  * Outcomes worth a security look, as opposed to ordinary program failures. Pure logic.
  *
- * - seccomp:         a process died of SIGSYS, i.e. the syscall filter killed it (something tried a forbidden
- *                    syscall: networking, mount, namespaces, ...).
+ * - seccomp:         the stage's process died of SIGSYS, i.e. the syscall filter killed it: a call on its kill
+ *                    list (kexec, kernel modules, reboot, swap, iopl...) or through another ABI (int 0x80,
+ *                    x32). Refused syscalls (networking, mount, namespaces...) only get an errno and do not
+ *                    show here.
  * - foreign_kill:    SIGKILL on a stage polyrun reports as a plain runtime error: polyrun did not kill it for a
  *                    limit, so something else did (host OOM killer, an escape attempt, a sandbox bug).
  * - output_flood:    both stdout and stderr hit the output cap in one stage (log spamming, disk-filling

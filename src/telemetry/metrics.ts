@@ -9,7 +9,7 @@ const MiB = 1024 * 1024;
 
 export interface MetricsOptions {
   /** Read at scrape time for the queue gauges. */
-  queueStats?: () => { queued: number; running: number };
+  queueStats?: () => Promise<{ queued: number; running: number }>;
   /** Process metrics (CPU, heap, event loop); off in tests to keep scrapes small. */
   processMetrics?: boolean;
 }
@@ -69,16 +69,16 @@ export function createMetrics(options: MetricsOptions = {}) {
       name: 'polyrun_queue_depth',
       help: 'Executions waiting for a sandbox slot',
       registers,
-      collect() {
-        if (options.queueStats) this.set(options.queueStats().queued);
+      async collect() {
+        if (options.queueStats) this.set((await options.queueStats()).queued);
       },
     }),
     runningExecutions: new Gauge({
       name: 'polyrun_running_executions',
       help: 'Executions holding a sandbox slot',
       registers,
-      collect() {
-        if (options.queueStats) this.set(options.queueStats().running);
+      async collect() {
+        if (options.queueStats) this.set((await options.queueStats()).running);
       },
     }),
     queueWait: new Histogram({

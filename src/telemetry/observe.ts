@@ -2,14 +2,15 @@
  * Result capture into metrics and the audit log: one call per finished execution.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import type { ExecutionRequest } from '../contract/request.js';
+import type { SourceFile } from '../contract/request.js';
 import type { ExecutionResult, StageResult } from '../contract/result.js';
 import { detectAnomalies } from './anomalies.js';
 import type { Metrics } from './metrics.js';
 
 export interface ExecutionRecord {
   tenant: string;
-  request: ExecutionRequest;
+  /** The decoded source files (counted, and logged only when the operator asked for source). */
+  files: SourceFile[];
   result: ExecutionResult;
   queueWaitMs: number;
   totalMs: number;
@@ -53,7 +54,7 @@ export function auditExecution(
   record: ExecutionRecord & { id: string; anomalies: string[] },
   includeSource: boolean,
 ): void {
-  const { request, result } = record;
+  const { files, result } = record;
   const stage = (s: StageResult | null) =>
     s && {
       status: s.status,
@@ -69,8 +70,8 @@ export function auditExecution(
     tenant: record.tenant,
     language: result.language,
     version: result.version,
-    files: request.files.length,
-    sourceBytes: request.files.reduce((n, f) => n + f.content.length, 0),
+    files: files.length,
+    sourceBytes: files.reduce((n, f) => n + f.content.length, 0),
     status: result.status,
     queueWaitMs: record.queueWaitMs,
     totalMs: record.totalMs,
@@ -78,7 +79,7 @@ export function auditExecution(
     run: stage(result.run),
     ...(record.anomalies.length ? { anomalies: record.anomalies } : {}),
     ...(includeSource
-      ? { source: request.files.map((f) => ({ name: f.name, content: f.content.toString('utf8') })) }
+      ? { source: files.map((f) => ({ name: f.name, content: f.content.toString('utf8') })) }
       : {}),
   };
   if (record.anomalies.length) log.warn({ audit }, 'execution audit (anomaly)');

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { afterEach } from 'vitest';
 import { buildApp, keysFilePath, type BuildAppOptions } from '../../src/api/app.js';
 import { mergeLayers, validateConfig } from '../../src/config/load.js';
 import { defaultConfig, type PolyrunConfig } from '../../src/config/schema.js';
@@ -60,6 +61,19 @@ export async function makeTestApp(
       await app.close();
       if (!givenDir) rmSync(dataDir, { recursive: true, force: true });
     },
+  };
+}
+
+/** `makeTestApp` for one test file: every app it makes is cleaned up after its test. */
+export function appsCleanedAfterEach(): typeof makeTestApp {
+  const apps: TestApp[] = [];
+  afterEach(async () => {
+    while (apps.length) await apps.pop()!.cleanup();
+  });
+  return async (...args) => {
+    const t = await makeTestApp(...args);
+    apps.push(t);
+    return t;
   };
 }
 

@@ -1,16 +1,18 @@
 /**
  * A fake Executor for tests of the HTTP stages (auth, rate limit, quota, validation, queue): no sandbox.
- * The "program" is driven by the first file's content:
- *   "print:TEXT"   stdout TEXT, status ok
- *   "hold"         does not finish until release() (or the abort signal) - for queue and shutdown tests
+ * It runs jobs like a worker would; the "program" is driven by the first file's content:
+ *   "print:TEXT"   stdout TEXT (also as a stdout event), status ok
+ *   "hold"         does not finish until release() (or the job is cancelled) - for queue and shutdown tests
  *   "signal:SIG"   killed by SIG (runtime_error)
  *   "cpu:MS"       ok, with cpuTimeMs = MS
  * Anything else echoes the content to stdout.
  */
-import type { ExecutionRequest } from '../../src/contract/request.js';
+import type { ExecutionJob } from '../../src/contract/job.js';
 import type { ExecutionResult, StageResult } from '../../src/contract/result.js';
-import type { ExecuteOptions, Executor, RuntimeInfo } from '../../src/executor/types.js';
+import type { Executor, RuntimeInfo } from '../../src/executor/types.js';
 import { DEFAULT_LIMITS, MAX_LIMITS } from '../../src/limits/limits.js';
+import type { JobContext } from '../../src/queue/types.js';
+import { versionMatches } from '../../src/runtimes/catalogue.js';
 
 function runtime(name: string, version: string, aliases: string[], compiled = false): RuntimeInfo {
   return { name, version, aliases, extensions: [], compiled, limits: { defaults: DEFAULT_LIMITS, maximum: MAX_LIMITS } };
@@ -33,7 +35,8 @@ export function stage(partial: Partial<StageResult> = {}): StageResult {
 }
 
 export class FakeExecutor implements Executor {
-  readonly calls: { request: ExecutionRequest; options: ExecuteOptions }[] = [];
+  /** Every job run, with the context's abort signal. */
+  readonly calls: { job: ExecutionJob; signal: AbortSignal }[] = [];
   closed = false;
   private held: (() => void)[] = [];
   private heldListeners: (() => void)[] = [];
@@ -74,37 +77,37 @@ export class FakeExecutor implements Executor {
 
   findRuntime(language: string, version?: string): RuntimeInfo | undefined {
     const l = language.toLowerCase();
-    return this.list.find(
-      (r) => (r.name === l || r.aliases.includes(l)) && (!version || version === '*' || r.version.startsWith(version.replace(/\.?x$/, ''))),
-    );
+    return this.list.find((r) => (r.name === l || r.aliases.includes(l)) && versionMatches(r.version, version));
   }
 
-  async execute(request: ExecutionRequest, options: ExecuteOptions = {}): Promise<ExecutionResult> {
-    this.calls.push({ request, options });
-    options.onStart?.();
-    const source = request.files[0]?.content.toString('utf8') ?? '';
-    const base = { language: request.language, version: request.version ?? '0', compile: null };
+  async run(job: ExecutionJob, context: JobContext): Promise<ExecutionResult> {
+    this.calls.push({ job, signal: context.signal });
+    const source = Buffer.from(job.files[0]?.content ?? '', 'base64').toString('utf8');
+    const base = { language: job.runtime.name, version: job.runtime.version, compile: null };
+    const stdout = (text: string): ExecutionResult => {
+      context.emit({ type: 'stage', stage: 'run' });
+      context.emit({ type: 'stdout', stage: 'run', data: text });
+      const run = stage({ stdout: text, output: text });
+      context.emit({ type: 'exit', stage: 'run', result: run });
+      return { ...base, status: 'ok', run };
+    };
     if (source === 'hold') {
+      const { signal } = context;
       const aborted = await new Promise<boolean>((resolve) => {
-        if (options.signal?.aborted) return resolve(true);
-        options.signal?.addEventListener('abort', () => resolve(true), { once: true });
+        if (signal.aborted) return resolve(true);
+        signal.addEventListener('abort', () => resolve(true), { once: true });
         this.held.push(() => resolve(false));
         for (const l of [...this.heldListeners]) l();
       });
       if (aborted) return { ...base, status: 'internal_error', run: stage({ status: 'internal_error', exitCode: null, stderr: 'cancelled' }) };
-      return { ...base, status: 'ok', run: stage({ stdout: 'released\n', output: 'released\n' }) };
+      return stdout('released\n');
     }
-    if (source.startsWith('print:')) {
-      const text = source.slice(6);
-      return { ...base, status: 'ok', run: stage({ stdout: text, output: text }) };
-    }
+    if (source.startsWith('print:')) return stdout(source.slice(6));
     if (source.startsWith('signal:')) {
       return { ...base, status: 'runtime_error', run: stage({ status: 'runtime_error', exitCode: null, signal: source.slice(7) }) };
     }
-    if (source.startsWith('cpu:')) {
-      return { ...base, status: 'ok', run: stage({ cpuTimeMs: Number(source.slice(4)) }) };
-    }
-    return { ...base, status: 'ok', run: stage({ stdout: source, output: source }) };
+    if (source.startsWith('cpu:')) return { ...base, status: 'ok', run: stage({ cpuTimeMs: Number(source.slice(4)) }) };
+    return stdout(source);
   }
 
   async close(): Promise<void> {

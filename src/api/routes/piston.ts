@@ -3,35 +3,12 @@
  * format, polyrun's pipeline underneath (the same authentication, rate limits, quotas and limits).
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { Type } from '@sinclair/typebox';
-import { PolyrunError } from '../../contract/errors.js';
-import { allowedRuntimes } from '../../pipeline/validation.js';
+import type { PolyrunError } from '../../contract/errors.js';
+import { allowedRuntimes } from '../../pipeline/prepare.js';
 import { describeSchemaError, prepareErrorReply } from '../errors.js';
-import { fromPistonRequest, pistonMessage, toPistonResult, type PistonExecuteBody } from '../piston.js';
+import { PistonBodySchema, fromPistonRequest, pistonMessage, toPistonResult, type PistonExecuteBody } from '../piston.js';
 import type { AppServices } from '../services.js';
-import { runForRequest, tenantOf } from './v1.js';
-
-const limit = Type.Optional(Type.Number());
-const PistonBodySchema = Type.Object({
-  language: Type.String(),
-  version: Type.String(),
-  files: Type.Array(
-    Type.Object({
-      name: Type.Optional(Type.String()),
-      content: Type.String(),
-      encoding: Type.Optional(Type.Union([Type.Literal('utf8'), Type.Literal('base64'), Type.Literal('hex')])),
-    }),
-    { minItems: 1 },
-  ),
-  stdin: Type.Optional(Type.String()),
-  args: Type.Optional(Type.Array(Type.String())),
-  compile_timeout: limit,
-  run_timeout: limit,
-  compile_cpu_time: limit,
-  run_cpu_time: limit,
-  compile_memory_limit: limit,
-  run_memory_limit: limit,
-});
+import { runForRequest, tenantOf } from '../execution-route.js';
 
 /** Piston reports validation problems as 400; other statuses (401, 403, 413, 429, 503) keep their meaning. */
 function pistonStatus(e: PolyrunError): number {

@@ -2,7 +2,7 @@
  * Unauthenticated operational endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { PolyrunError } from '../../contract/errors.js';
+import { errors } from '../../contract/errors.js';
 import type { AppServices } from '../services.js';
 
 export const systemRoutes: FastifyPluginAsync<{ services: AppServices }> = async (app, { services }) => {
@@ -11,9 +11,9 @@ export const systemRoutes: FastifyPluginAsync<{ services: AppServices }> = async
   app.get('/healthz', { config, schema: { tags: ['system'], summary: 'Liveness' } }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', { config, schema: { tags: ['system'], summary: 'Readiness: 503 until runtimes are detected' } }, async () => {
-    if (services.executions.draining) throw new PolyrunError('SHUTTING_DOWN', 'the service is shutting down');
+    if (services.executions.draining) throw errors.shuttingDown();
     const runtimes = services.executor.runtimes().length;
-    if (runtimes === 0) throw new PolyrunError('NOT_READY', 'no runtime is available yet');
+    if (runtimes === 0) throw errors.notReady('no runtime is available yet');
     return { status: 'ready', runtimes };
   });
 

@@ -12,20 +12,30 @@
  *
  * Protocol: binary frames on fd 0 (host -> init) and fd 1 (init -> host):
  *   u8 type, u32 big-endian payload length, payload.
- * host -> init:
+ * host -> init, between stages:
  *   'F' file:   u32 mode, path, NUL, content       (created under the cwd, O_EXCL|O_NOFOLLOW)
- *   'I' stdin:  bytes appended to the next stage's stdin
- *   'R' run:    NUL-terminated fields: cpu_seconds, nofile, fsize, stack, argc, argv..., envc, env..., cwd
+ *   'R' run:    NUL-terminated fields: cpu_seconds, nofile, fsize, stack, argc, argv..., envc, env..., cwd;
+ *               starts a stage (answered with 'N' if the fields do not parse)
  *   'G' get:    path; answered with 'D' (u32 mode, content) or 'N' (error text)
  *   'L' list:   answered with 'D': relative paths of the regular files under the cwd, each NUL-terminated
- *   EOF on fd 0: exit 0.
+ *   'I' / 'C' / 'S' between stages are stale (their stage ended while the host was sending) and discarded.
+ * host -> init, while a stage runs (any other frame type then is a protocol error: exit 124):
+ *   'I' stdin:  bytes for the program's stdin, written in order
+ *   'C' close:  end of stdin; the program's stdin is closed once everything received has been written
+ *               (without 'C' it stays open until the program exits)
+ *   'S' signal: the decimal signal number as ASCII, sent to the stage's process group (the program calls
+ *               setpgid(0, 0) before exec); only SIGINT, SIGTERM, SIGKILL, SIGQUIT, SIGUSR1 and SIGUSR2
+ *               are honoured, any other number is ignored
+ *   While more than STDIN_PENDING_MAX bytes of stdin wait to be written (the program is not reading), fd 0
+ *   is not read (backpressure), so frames behind them, a signal included, wait too.
+ * EOF on fd 0 between frames, in or out of a stage: exit 0.
  * init -> host:
- *   'H' hello (ready), 'O' stdout bytes, 'E' stderr bytes, 'X' stage exit: "code\0signal\0" (-1 when n/a),
- *   'D' / 'N' file answers.
+ *   'H' hello (ready), 'O' stdout bytes, 'E' stderr bytes (each sent as soon as it is read),
+ *   'X' stage exit: "code\0signal\0" (-1 when n/a), 'D' / 'N' answers.
  *
- * After the stage's main process exits, every other process in the namespace is killed (daemons do not
- * outlive their stage) and the output pipes are drained before 'X' is sent, so all output of a stage
- * precedes its exit frame.
+ * After the stage's main process exits, stdin still pending is discarded and the program's stdin closed,
+ * every other process in the namespace is killed (daemons do not outlive their stage) and the output pipes
+ * are drained before 'X' is sent, so all output of a stage precedes its exit frame.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -47,24 +57,11 @@
 
 #define MAX_FRAME (256u * 1024u * 1024u)
 #define MAX_FIELDS 4096
+#define STDIN_PENDING_MAX (1024u * 1024u)
 
 static void die(const char *what) {
   dprintf(2, "polyrun-init: %s: %s\n", what, strerror(errno));
   _exit(120);
-}
-
-static int read_full(int fd, void *buf, size_t n) {
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = read(fd, (char *)buf + got, n - got);
-    if (r == 0) return got == 0 ? 0 : -1;
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    got += (size_t)r;
-  }
-  return 1;
 }
 
 static void write_full(int fd, const void *buf, size_t n) {
@@ -90,6 +87,53 @@ static void send_text(char type, const char *text) { send_frame(type, text, (uin
 
 static uint32_t be32(const unsigned char *p) {
   return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+/* Frames from the host on fd 0, read incrementally: one read() per call, so a stage's poll loop never blocks
+ * on a frame that is still arriving. A frame partly read when a stage ends is finished after it. */
+struct frame {
+  char type;
+  unsigned char *payload; /* len + 1 bytes, NUL-terminated; the receiver frees it */
+  uint32_t len;
+};
+
+static struct {
+  unsigned char hdr[5];
+  size_t hdr_got;
+  unsigned char *payload;
+  size_t got;
+} in0;
+
+/* Returns 1 and fills *fr when a frame is whole, 0 when more bytes are needed. EOF between frames: exit 0
+ * (the host closed the channel); EOF inside a frame or a read error: exit 122; oversized frame: exit 123. */
+static int read_frame_step(struct frame *fr) {
+  uint32_t len = in0.hdr_got == 5 ? be32(in0.hdr + 1) : 0;
+  ssize_t r = in0.hdr_got < 5 ? read(0, in0.hdr + in0.hdr_got, 5 - in0.hdr_got)
+                              : read(0, in0.payload + in0.got, len - in0.got);
+  if (r == 0) _exit(in0.hdr_got == 0 ? 0 : 122);
+  if (r < 0) {
+    if (errno == EINTR || errno == EAGAIN) return 0;
+    _exit(122);
+  }
+  if (in0.hdr_got < 5) {
+    in0.hdr_got += (size_t)r;
+    if (in0.hdr_got < 5) return 0;
+    len = be32(in0.hdr + 1);
+    if (len > MAX_FRAME) _exit(123);
+    in0.payload = malloc((size_t)len + 1);
+    if (!in0.payload) die("malloc");
+    in0.got = 0;
+  } else {
+    in0.got += (size_t)r;
+  }
+  if (in0.got < len) return 0;
+  in0.payload[len] = '\0';
+  fr->type = (char)in0.hdr[0];
+  fr->payload = in0.payload;
+  fr->len = len;
+  in0.payload = NULL;
+  in0.hdr_got = 0;
+  return 1;
 }
 
 /* A path from the host must be relative and free of ".." components; the host checks too. */
@@ -263,10 +307,12 @@ static int parse_stage(char *payload, uint32_t len, struct stage *s) {
   size_t argc = strtoull(fields[i++], NULL, 10);
   if (argc == 0 || i + argc >= n) return -1;
   s->argv = calloc(argc + 1, sizeof(char *));
+  if (!s->argv) die("calloc");
   for (size_t a = 0; a < argc; a++) s->argv[a] = fields[i++];
   size_t envc = strtoull(fields[i++], NULL, 10);
   if (i + envc >= n) return -1;
   s->envp = calloc(envc + 1, sizeof(char *));
+  if (!s->envp) die("calloc");
   for (size_t e = 0; e < envc; e++) s->envp[e] = fields[i++];
   s->cwd = fields[i++];
   return 0;
@@ -281,6 +327,9 @@ static void child_exec(struct stage *s, int in_fd, int out_fd, int err_fd) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
+  signal(SIGPIPE, SIG_DFL); /* init ignores it; the program gets the default */
+  /* Its own process group: a signal from the host ('S') reaches the program and its children, not init. */
+  setpgid(0, 0);
   if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0) _exit(126);
   /* The program, not init, should be the one the kernel picks on a memory overrun. */
   int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
@@ -301,62 +350,129 @@ static void child_exec(struct stage *s, int in_fd, int out_fd, int err_fd) {
 
 static int set_nonblock(int fd) { return fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
-static void run_stage(struct stage *s, unsigned char *stdin_buf, size_t stdin_len, int sigfd) {
+/* The program's stdin while its stage runs: bytes received from the host, not yet written, are
+ * buf[off, len). The pipe is non-blocking. */
+struct stdin_pipe {
+  int fd; /* -1 once closed */
+  unsigned char *buf;
+  size_t off, len;
+  int end; /* 'C' received: close once nothing is pending */
+};
+
+static size_t stdin_pending(const struct stdin_pipe *in) { return in->len - in->off; }
+
+static void stdin_close(struct stdin_pipe *in) {
+  if (in->fd >= 0) close(in->fd);
+  in->fd = -1;
+  free(in->buf);
+  in->buf = NULL;
+  in->off = in->len = 0;
+}
+
+static void stdin_append(struct stdin_pipe *in, const unsigned char *data, size_t n) {
+  if (in->fd < 0 || in->end || n == 0) return; /* the program's stdin is closed or ending: discard */
+  size_t pending = stdin_pending(in);
+  if (in->off > 0) memmove(in->buf, in->buf + in->off, pending);
+  in->buf = realloc(in->buf, pending + n);
+  if (!in->buf) die("realloc");
+  memcpy(in->buf + pending, data, n);
+  in->off = 0;
+  in->len = pending + n;
+}
+
+/* One write of what is pending. A program that stopped reading (EPIPE) has its stdin closed and the
+ * rest discarded; after 'C', the pipe is closed once everything is written. */
+static void stdin_flush(struct stdin_pipe *in) {
+  if (in->fd < 0) return;
+  if (stdin_pending(in) > 0) {
+    ssize_t w = write(in->fd, in->buf + in->off, stdin_pending(in));
+    if (w > 0) in->off += (size_t)w;
+    else if (w < 0 && errno != EAGAIN && errno != EINTR) { stdin_close(in); return; }
+  }
+  if (in->end && stdin_pending(in) == 0) stdin_close(in);
+}
+
+static void signal_stage(pid_t pgid, const struct frame *fr) {
+  char *end;
+  long sig = strtol((const char *)fr->payload, &end, 10);
+  if (fr->len == 0 || end != (const char *)fr->payload + fr->len) return;
+  if (sig == SIGINT || sig == SIGTERM || sig == SIGKILL || sig == SIGQUIT || sig == SIGUSR1 || sig == SIGUSR2)
+    kill(-pgid, (int)sig);
+}
+
+/* A frame that arrived while a stage runs: only 'I', 'C' and 'S' belong to a stage. */
+static void stage_frame(const struct frame *fr, struct stdin_pipe *in, pid_t pgid) {
+  switch (fr->type) {
+    case 'I': stdin_append(in, fr->payload, fr->len); break;
+    case 'C': in->end = 1; stdin_flush(in); break;
+    case 'S': signal_stage(pgid, fr); break;
+    default: _exit(124);
+  }
+}
+
+/* Relays one read of a program's output pipe as a frame; closes the pipe at EOF or on an error. */
+static void relay(int *fd, char type) {
+  static unsigned char buf[65536];
+  ssize_t r = read(*fd, buf, sizeof buf);
+  if (r > 0) send_frame(type, buf, (uint32_t)r);
+  else if (r == 0 || (errno != EAGAIN && errno != EINTR)) { close(*fd); *fd = -1; }
+}
+
+/* Reaps every exited child; returns 1, with its status, when `main_pid` is among them. */
+static int reap(int sigfd, pid_t main_pid, int *status) {
+  struct signalfd_siginfo info;
+  while (read(sigfd, &info, sizeof info) > 0) {}
+  int st, found = 0;
+  pid_t r;
+  while ((r = waitpid(-1, &st, WNOHANG)) > 0) {
+    if (r == main_pid) { found = 1; *status = st; }
+  }
+  return found;
+}
+
+static void run_stage(struct stage *s, int sigfd) {
   int in_p[2], out_p[2], err_p[2];
   if (pipe2(in_p, O_CLOEXEC) < 0 || pipe2(out_p, O_CLOEXEC) < 0 || pipe2(err_p, O_CLOEXEC) < 0) die("pipe");
   pid_t pid = fork();
   if (pid < 0) die("fork");
   if (pid == 0) child_exec(s, in_p[0], out_p[1], err_p[1]);
+  setpgid(pid, pid); /* the child does it too: whichever runs first, the group exists before any 'S' */
   close(in_p[0]); close(out_p[1]); close(err_p[1]);
   set_nonblock(in_p[1]); set_nonblock(out_p[0]); set_nonblock(err_p[0]);
-  signal(SIGPIPE, SIG_IGN);
 
-  int in_fd = in_p[1], out_fd = out_p[0], err_fd = err_p[0];
-  size_t in_off = 0;
-  if (stdin_len == 0) { close(in_fd); in_fd = -1; }
+  struct stdin_pipe in = {in_p[1], NULL, 0, 0, 0};
+  int out_fd = out_p[0], err_fd = err_p[0];
   int main_done = 0, status = 0;
-  static unsigned char buf[65536];
 
   while (!main_done || out_fd >= 0 || err_fd >= 0) {
-    struct pollfd fds[4];
-    int n = 0, i_out = -1, i_err = -1, i_in = -1, i_sig;
+    struct pollfd fds[5];
+    int n = 0, i_out = -1, i_err = -1, i_in = -1, i_host = -1, i_sig;
     if (out_fd >= 0) { i_out = n; fds[n].fd = out_fd; fds[n++].events = POLLIN; }
     if (err_fd >= 0) { i_err = n; fds[n].fd = err_fd; fds[n++].events = POLLIN; }
-    if (in_fd >= 0) { i_in = n; fds[n].fd = in_fd; fds[n++].events = POLLOUT; }
+    if (in.fd >= 0 && stdin_pending(&in) > 0) { i_in = n; fds[n].fd = in.fd; fds[n++].events = POLLOUT; }
+    /* Frames from the host, unless too much stdin waits for the program (backpressure). */
+    if (!main_done && stdin_pending(&in) <= STDIN_PENDING_MAX) { i_host = n; fds[n].fd = 0; fds[n++].events = POLLIN; }
     i_sig = n; fds[n].fd = sigfd; fds[n++].events = POLLIN;
     if (poll(fds, (nfds_t)n, -1) < 0) {
       if (errno == EINTR) continue;
       die("poll");
     }
-    if (i_out >= 0 && fds[i_out].revents) {
-      ssize_t r = read(out_fd, buf, sizeof buf);
-      if (r > 0) send_frame('O', buf, (uint32_t)r);
-      else if (r == 0 || (errno != EAGAIN && errno != EINTR)) { close(out_fd); out_fd = -1; }
-    }
-    if (i_err >= 0 && fds[i_err].revents) {
-      ssize_t r = read(err_fd, buf, sizeof buf);
-      if (r > 0) send_frame('E', buf, (uint32_t)r);
-      else if (r == 0 || (errno != EAGAIN && errno != EINTR)) { close(err_fd); err_fd = -1; }
-    }
-    if (i_in >= 0 && fds[i_in].revents) {
-      ssize_t w = write(in_fd, stdin_buf + in_off, stdin_len - in_off);
-      if (w > 0) in_off += (size_t)w;
-      if ((w < 0 && errno != EAGAIN && errno != EINTR) || in_off == stdin_len) { close(in_fd); in_fd = -1; }
-    }
-    if (fds[i_sig].revents) {
-      struct signalfd_siginfo info;
-      while (read(sigfd, &info, sizeof info) > 0) {}
-      int st;
-      pid_t r;
-      while ((r = waitpid(-1, &st, WNOHANG)) > 0) {
-        if (r == pid) {
-          main_done = 1;
-          status = st;
-          /* Nothing of this stage may outlive it: kill every other process in the namespace. */
-          kill(-1, SIGKILL);
-          if (in_fd >= 0) { close(in_fd); in_fd = -1; }
-        }
+    if (i_out >= 0 && fds[i_out].revents) relay(&out_fd, 'O');
+    if (i_err >= 0 && fds[i_err].revents) relay(&err_fd, 'E');
+    if (i_in >= 0 && fds[i_in].revents) stdin_flush(&in);
+    if (i_host >= 0 && fds[i_host].revents) {
+      struct frame fr;
+      if (read_frame_step(&fr)) {
+        stage_frame(&fr, &in, pid);
+        free(fr.payload);
       }
+    }
+    /* Always reap (a pending SIGCHLD keeps poll from sleeping); once the main process is gone, only reap. */
+    if (fds[i_sig].revents && reap(sigfd, main_done ? -1 : pid, &status)) {
+      main_done = 1;
+      /* Nothing of this stage may outlive it: kill every other process in the namespace. */
+      kill(-1, SIGKILL);
+      stdin_close(&in);
     }
   }
   kill(-1, SIGKILL);
@@ -367,8 +483,6 @@ static void run_stage(struct stage *s, unsigned char *stdin_buf, size_t stdin_le
   int sig = WIFSIGNALED(status) ? WTERMSIG(status) : -1;
   int len = snprintf(msg, sizeof msg, "%d%c%d%c", code, '\0', sig, '\0');
   send_frame('X', msg, (uint32_t)len);
-  free(s->argv);
-  free(s->envp);
 }
 
 int main(void) {
@@ -380,46 +494,31 @@ int main(void) {
   sigprocmask(SIG_BLOCK, &mask, NULL);
   int sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
   if (sigfd < 0) die("signalfd");
+  signal(SIGPIPE, SIG_IGN); /* a pipe whose reader is gone is an EPIPE for init, not its end */
   fcntl(0, F_SETFD, FD_CLOEXEC);
   fcntl(1, F_SETFD, FD_CLOEXEC);
   int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
   if (devnull >= 0) dup2(devnull, 2); /* init's own stderr is not the program's */
 
-  unsigned char *stdin_buf = NULL;
-  size_t stdin_len = 0;
   send_frame('H', NULL, 0);
   for (;;) {
-    unsigned char hdr[5];
-    int r = read_full(0, hdr, 5);
-    if (r == 0) _exit(0);
-    if (r < 0) _exit(122);
-    uint32_t len = be32(hdr + 1);
-    if (len > MAX_FRAME) _exit(123);
-    unsigned char *payload = malloc(len + 1);
-    if (!payload) die("malloc");
-    if (len && read_full(0, payload, len) != 1) _exit(122);
-    payload[len] = '\0';
-    switch (hdr[0]) {
-      case 'F': put_file(payload, len); break;
-      case 'G': get_file(payload, len, MAX_FRAME - 4); break;
+    struct frame fr;
+    while (!read_frame_step(&fr)) {}
+    switch (fr.type) {
+      case 'F': put_file(fr.payload, fr.len); break;
+      case 'G': get_file(fr.payload, fr.len, MAX_FRAME - 4); break;
       case 'L': list_files(); break;
-      case 'I':
-        stdin_buf = realloc(stdin_buf, stdin_len + len);
-        if (!stdin_buf && len) die("realloc");
-        memcpy(stdin_buf + stdin_len, payload, len);
-        stdin_len += len;
-        break;
       case 'R': {
-        struct stage s;
-        if (parse_stage((char *)payload, len, &s) < 0) { send_text('N', "bad run frame"); break; }
-        run_stage(&s, stdin_buf, stdin_len, sigfd);
-        free(stdin_buf);
-        stdin_buf = NULL;
-        stdin_len = 0;
+        struct stage s = {0};
+        if (parse_stage((char *)fr.payload, fr.len, &s) < 0) send_text('N', "bad run frame");
+        else run_stage(&s, sigfd);
+        free(s.argv);
+        free(s.envp);
         break;
       }
+      case 'I': case 'C': case 'S': break; /* stale: the stage they were sent for has ended */
       default: _exit(124);
     }
-    free(payload);
+    free(fr.payload);
   }
 }

@@ -1,0 +1,29 @@
+/**
+ * The sandbox profile: the security settings fixed when a sandbox starts (they are part of its OCI spec),
+ * chosen per execution. The warm pool keeps sandboxes per profile.
+ *
+ * - `seccomp`: the name of a policy file in src/sandbox/seccomp/ (data).
+ * - `network`: "none" = a private network namespace with loopback only and no inet sockets (the default);
+ *   "loopback" = the same private namespace, inet sockets allowed, so a program can talk to itself
+ *   (a test server and its client). Nothing outside the sandbox is reachable in either mode.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+export const NETWORK_MODES = ['none', 'loopback'] as const;
+export type NetworkMode = (typeof NETWORK_MODES)[number];
+
+export const SandboxProfileSchema = Type.Object(
+  {
+    seccomp: Type.Literal('default'),
+    network: Type.Union(NETWORK_MODES.map((m) => Type.Literal(m))),
+  },
+  { additionalProperties: false },
+);
+export type SandboxProfile = Static<typeof SandboxProfileSchema>;
+
+export const DEFAULT_PROFILE: SandboxProfile = { seccomp: 'default', network: 'none' };
+
+/** A stable key for maps (the pool keeps one list per profile). */
+export function profileKey(profile: SandboxProfile): string {
+  return `${profile.seccomp}/${profile.network}`;
+}

@@ -1,0 +1,236 @@
+/**
+ * The execution runner: what a worker does with one job. It plans the stages from the runtime's manifest,
+ * takes a sandbox (the warm pool's, for the job's profile, or a cold one), puts the files in, runs the
+ * compile stage (or restores it from the compile cache) and the run stage, publishes events as they happen,
+ * relays control messages (stdin, end of input, signals) to the running stage, and returns the result
+ * contract. The sandbox is destroyed afterwards, off the caller's path.
+ *
+ * The job was validated when it was prepared (src/pipeline/prepare.ts); nothing is validated again here.
+ * What the program does is always a result with a status; a failure of polyrun's own is a result with
+ * status internal_error.
+ */
+import { StringDecoder } from 'node:string_decoder';
+import { compileKey, type CompileCache } from '../cache/compile-cache.js';
+import { errors } from '../contract/errors.js';
+import type { ExecutionControl, StageName } from '../contract/events.js';
+import type { ExecutionJob } from '../contract/job.js';
+import type { SourceFile } from '../contract/request.js';
+import type { ExecutionResult, StageResult } from '../contract/result.js';
+import type { RequestBounds } from '../limits/limits.js';
+import { executionStatus } from '../limits/status.js';
+import type { JobContext } from '../queue/types.js';
+import type { RuntimeCatalogue } from '../runtimes/catalogue.js';
+import type { RuntimeManifest } from '../runtimes/manifest.js';
+import { matchOutputs, planExecution, type ExecutionPlan } from '../runtimes/plan.js';
+import type { SandboxHost } from '../sandbox/host.js';
+import type { SandboxPool } from '../sandbox/pool.js';
+import { Sandbox, type RunningStage, type StageCommand } from '../sandbox/sandbox.js';
+import { shapeFor } from './shape.js';
+import { cachedStage, internalErrorStage, toStageResult } from './stage-result.js';
+
+export type ExecutorLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+export interface RunnerDeps {
+  host: SandboxHost;
+  catalogue: RuntimeCatalogue;
+  bounds: RequestBounds;
+  pool?: SandboxPool;
+  compileCache?: CompileCache;
+  log: ExecutorLog;
+  /** Receives every sandbox removal, so the owner can wait for them (settle, close). */
+  track: (cleanup: Promise<void>) => void;
+}
+
+type StageOutcomes = Pick<ExecutionResult, 'status' | 'compile' | 'run'>;
+
+export class ExecutionRunner {
+  private running = 0;
+
+  constructor(private readonly deps: RunnerDeps) {}
+
+  /** Executions running now (the pool refills only while this is below the slots). */
+  get active(): number {
+    return this.running;
+  }
+
+  /** Run a job on the runtime it names (a queue worker's processor). */
+  async run(job: ExecutionJob, context: JobContext): Promise<ExecutionResult> {
+    const manifest = this.deps.catalogue.manifestFor(job.runtime.name, job.runtime.version);
+    if (!manifest) {
+      const known = this.deps.catalogue.runtimes().map((r) => `${r.name}-${r.version}`);
+      throw errors.unknownLanguage(job.runtime.name, job.runtime.version, known);
+    }
+    return this.runManifest(manifest, job, context);
+  }
+
+  /** Run a job with a given manifest (self-tests run before the catalogue lists the runtime). */
+  async runManifest(manifest: RuntimeManifest, job: ExecutionJob, context: JobContext): Promise<ExecutionResult> {
+    const files: SourceFile[] = job.files.map((f) => ({ ...(f.name ? { name: f.name } : {}), content: Buffer.from(f.content, 'base64') }));
+    const plan = planExecution(manifest, files, job.args, job.limits);
+    const base = { language: manifest.name, version: job.runtime.version };
+    const controls = new StageControls(this.deps.bounds.maxStdinBytes);
+    context.onControl((message) => controls.handle(message));
+    let sandbox: Sandbox | undefined;
+    this.running++;
+    try {
+      const shape = shapeFor(job.limits, this.deps.bounds);
+      sandbox = this.deps.pool?.take(shape, job.profile) ?? (await Sandbox.start(this.deps.host, shape, { profile: job.profile }));
+      await sandbox.putFiles(plan.files);
+      return { ...base, ...(await this.runStages(sandbox, plan, job, context, controls)) };
+    } catch (err) {
+      this.deps.log('error', 'sandbox failure', { language: manifest.name, error: (err as Error).message });
+      return { ...base, status: 'internal_error', compile: null, run: internalErrorStage((err as Error).message) };
+    } finally {
+      this.running--;
+      this.deps.pool?.executionFinished();
+      if (sandbox) this.deps.track(sandbox.destroy());
+    }
+  }
+
+  private async runStages(
+    sandbox: Sandbox,
+    plan: ExecutionPlan,
+    job: ExecutionJob,
+    context: JobContext,
+    controls: StageControls,
+  ): Promise<StageOutcomes> {
+    let compile: StageResult | null = null;
+    if (plan.compile) {
+      compile = await this.compileStage(sandbox, plan, job, context, controls);
+      if (compile.status !== 'ok') return { status: executionStatus(compile, null), compile, run: null };
+    }
+    const stdin = Buffer.from(job.stdin, 'base64');
+    const command = { ...plan.run, limits: job.limits.run, stdin, interactive: job.interactive };
+    const run = await runStage(sandbox, 'run', command, context, controls);
+    return { status: executionStatus(compile, run), compile, run };
+  }
+
+  /** The compile stage, or its outputs from the compile cache (then the stage is reported as cached). */
+  private async compileStage(
+    sandbox: Sandbox,
+    plan: ExecutionPlan,
+    job: ExecutionJob,
+    context: JobContext,
+    controls: StageControls,
+  ): Promise<StageResult> {
+    const compilePlan = plan.compile!;
+    const cache = this.deps.compileCache;
+    const key = cache
+      ? compileKey({ scope: job.cacheScope, runtime: job.runtime.name, version: job.runtime.version, argv: compilePlan.argv, files: plan.files })
+      : undefined;
+    const hit = key ? await cache!.get(key) : undefined;
+    if (hit) {
+      const sources = new Set(plan.files.map((f) => f.name));
+      await sandbox.putFiles(hit.files.filter((f) => !sources.has(f.name)));
+      const cached = cachedStage(hit.stdout, hit.stderr);
+      context.emit({ type: 'stage', stage: 'compile' });
+      context.emit({ type: 'exit', stage: 'compile', result: withoutOutput(cached) });
+      return cached;
+    }
+    const compile = await runStage(sandbox, 'compile', { ...compilePlan, limits: job.limits.compile }, context, controls);
+    if (compile.status === 'ok') {
+      if (key) await this.storeCompileOutputs(sandbox, plan, key, compile);
+      compile.cached = false;
+    }
+    return compile;
+  }
+
+  /** Copy a successful compile's outputs out of the sandbox into the cache, before the run can touch them. */
+  private async storeCompileOutputs(sandbox: Sandbox, plan: ExecutionPlan, key: string, compile: StageResult): Promise<void> {
+    try {
+      const sources = new Set(plan.files.map((f) => f.name));
+      const names = matchOutputs(plan.compileOutputs, await sandbox.listFiles()).filter((n) => !sources.has(n));
+      if (names.length === 0) return;
+      const files = [];
+      for (const name of names) {
+        const file = await sandbox.getFile(name);
+        if (!file) return; // vanished or not a regular file: cache nothing rather than something partial
+        files.push({ name, ...file });
+      }
+      await this.deps.compileCache!.put(key, { files, stdout: compile.stdout, stderr: compile.stderr });
+    } catch (err) {
+      this.deps.log('warn', 'compile cache store failed', { error: (err as Error).message });
+    }
+  }
+}
+
+/**
+ * One stage with its events: `stage`, output chunks as text (a decoder per stream, so a character split
+ * across chunks is never mangled), `exit`. Control messages reach the stage while it runs.
+ */
+async function runStage(
+  sandbox: Sandbox,
+  stage: StageName,
+  command: StageCommand,
+  context: JobContext,
+  controls: StageControls,
+): Promise<StageResult> {
+  context.emit({ type: 'stage', stage });
+  const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+  const publish = (stream: 'stdout' | 'stderr', text: string) => {
+    if (text) context.emit({ type: stream, stage, data: text });
+  };
+  const running = sandbox.startStage(command, {
+    signal: context.signal,
+    onOutput: (stream, chunk) => publish(stream, decoders[stream].write(chunk)),
+  });
+  controls.attach(running, stage);
+  const outcome = await running.done.finally(() => controls.detach());
+  publish('stdout', decoders.stdout.end());
+  publish('stderr', decoders.stderr.end());
+  const result = toStageResult(outcome);
+  context.emit({ type: 'exit', stage, result: withoutOutput(result) });
+  return result;
+}
+
+/** The `exit` event carries status and accounting; the output itself already went out as chunks. */
+function withoutOutput(result: StageResult): StageResult {
+  const { output: _output, ...rest } = result;
+  return { ...rest, stdout: '', stderr: '' };
+}
+
+/**
+ * Control messages for the stages of one execution. Stdin belongs to the run stage: bytes sent before it
+ * starts (while queued or compiling) wait here, up to the request's stdin bound; beyond it they are
+ * dropped, as a program that never reads would otherwise make polyrun hold them. A signal goes to the
+ * stage running when it arrives.
+ */
+class StageControls {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private inputEnded = false;
+  private current?: RunningStage;
+  private runStage?: RunningStage;
+
+  constructor(private readonly maxPendingBytes: number) {}
+
+  handle(message: ExecutionControl): void {
+    if (message.type === 'signal') {
+      this.current?.sendSignal(message.signal);
+    } else if (message.type === 'stdin_end') {
+      this.inputEnded = true;
+      this.runStage?.endInput();
+    } else if (this.runStage) {
+      this.runStage.write(Buffer.from(message.data, 'base64'));
+    } else {
+      const data = Buffer.from(message.data, 'base64');
+      if (this.pendingBytes + data.length > this.maxPendingBytes) return;
+      this.pending.push(data);
+      this.pendingBytes += data.length;
+    }
+  }
+
+  attach(running: RunningStage, stage: StageName): void {
+    this.current = running;
+    if (stage !== 'run') return;
+    this.runStage = running;
+    for (const data of this.pending.splice(0)) running.write(data);
+    this.pendingBytes = 0;
+    if (this.inputEnded) running.endInput();
+  }
+
+  detach(): void {
+    this.current = undefined;
+    this.runStage = undefined;
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * The runtime catalogue: the runtimes that passed their self-test on this host, what callers may call them,
+ * and the limits that apply to each. It answers "which runtime is this request for" (the API's validation)
+ * and "which manifest runs this job" (the worker). Detection itself is detect.ts; the self-test is run by
+ * whoever owns a sandbox (the executor), passed in as a function.
+ */
+import { overlay, type LimitTable } from '../limits/limits.js';
+import { detectRuntimes, type SelfTest, type UnavailableRuntime } from './detect.js';
+import type { RuntimeManifest } from './manifest.js';
+import { findManifest } from './registry.js';
+
+export interface RuntimeInfo {
+  name: string;
+  version: string;
+  aliases: string[];
+  extensions: string[];
+  compiled: boolean;
+  /** Default limits of this runtime (after its manifest's overrides) and the ceiling a request may reach. */
+  limits: { defaults: LimitTable; maximum: LimitTable };
+}
+
+/** What validation needs of a catalogue; a fake in tests, the real catalogue in the service. */
+export interface RuntimeLookup {
+  runtimes(): RuntimeInfo[];
+  /** By name, alias or extension, and an optional version selector ("*", "3.x", "3.11.2"). */
+  findRuntime(language: string, version?: string): RuntimeInfo | undefined;
+}
+
+interface Entry {
+  manifest: RuntimeManifest;
+  info: RuntimeInfo;
+}
+
+export class RuntimeCatalogue implements RuntimeLookup {
+  private entries: Entry[] = [];
+  unavailable: UnavailableRuntime[] = [];
+
+  constructor(
+    readonly manifests: readonly RuntimeManifest[],
+    private readonly defaults: LimitTable,
+    private readonly maximum: LimitTable,
+  ) {}
+
+  /** Probe and self-test every manifest; only those that pass are served. */
+  async detect(selfTest: SelfTest, cacheFile?: string): Promise<void> {
+    const result = await detectRuntimes({ manifests: this.manifests, selfTest, ...(cacheFile ? { cacheFile } : {}) });
+    this.entries = result.available.map((a) => ({ manifest: a.manifest, info: this.describe(a.manifest, a.version) }));
+    this.unavailable = result.unavailable;
+  }
+
+  /** The limits a runtime gets before any request asks for more or less. */
+  defaultLimits(manifest: RuntimeManifest): LimitTable {
+    return overlay(this.defaults, manifest.limits);
+  }
+
+  private describe(manifest: RuntimeManifest, version: string): RuntimeInfo {
+    return {
+      name: manifest.name,
+      version,
+      aliases: manifest.aliases,
+      extensions: manifest.extensions,
+      compiled: manifest.compile !== undefined,
+      limits: { defaults: this.defaultLimits(manifest), maximum: this.maximum },
+    };
+  }
+
+  runtimes(): RuntimeInfo[] {
+    return this.entries.map((e) => e.info);
+  }
+
+  findRuntime(language: string, version?: string): RuntimeInfo | undefined {
+    return this.find(language, version)?.info;
+  }
+
+  /** The manifest that runs a job's runtime (exact name and version, as the job carries them). */
+  manifestFor(name: string, version: string): RuntimeManifest | undefined {
+    return this.entries.find((e) => e.info.name === name && e.info.version === version)?.manifest;
+  }
+
+  private find(language: string, version?: string): Entry | undefined {
+    const manifest = findManifest(
+      this.entries.map((e) => e.manifest),
+      language,
+    );
+    const entry = this.entries.find((e) => e.manifest === manifest);
+    return entry && versionMatches(entry.info.version, version) ? entry : undefined;
+  }
+}
+
+/** "*", undefined, an exact version, or a prefix selector like "3", "3.x", "3.11.x". */
+export function versionMatches(version: string, selector?: string): boolean {
+  if (!selector || selector === '*' || selector === 'latest') return true;
+  const wanted = selector.replace(/(\.(x|\*))+$/i, '').split('.');
+  const have = version.split('.');
+  return wanted.every((part, i) => have[i] === part);
+}
