@@ -32,7 +32,7 @@ import { KeyStore } from '../store/keys.js';
 import { ResultStore } from '../store/results.js';
 import { UsageStore } from '../store/usage.js';
 import { createMetrics } from '../telemetry/metrics.js';
-import { sendError } from './errors.js';
+import { httpError, noRoute, sendError } from './errors.js';
 import { gracefulShutdown } from './shutdown.js';
 import { pistonRoutes } from './routes/piston.js';
 import { systemRoutes } from './routes/system.js';
@@ -88,18 +88,25 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     },
     // Our own 503 SHUTTING_DOWN replaces Fastify's plain-text one while closing.
     return503OnClosing: false,
+    // Errors the router meets before any route or hook (a badly encoded URL, an over-long parameter).
+    frameworkErrors: (err, request, reply) => sendError(httpError(err), request, reply),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Only JSON bodies: anything else is 415 (Fastify would otherwise accept text/plain).
   app.removeContentTypeParser('text/plain');
 
-  const usage = new UsageStore(join(config.dataDir, 'usage.sqlite'));
-  const keys = config.auth ? new KeyStore(keysFilePath(config), now) : null;
-  const results = new ResultStore({ ...config.results, now, path: join(config.dataDir, 'results.sqlite') });
   const queue = options.queue ?? new MemoryQueue({ maxQueued: config.queue.maxQueued, waitTimeoutMs: config.queue.waitTimeoutMs });
   const worker = queue.work((job, context) => executor.run(job, context), { concurrency: config.slots });
   const metrics = createMetrics({ processMetrics: options.processMetrics ?? false, queueStats: () => queue.stats() });
+  // A failed store write (full disk) is counted and logged where it happens; the store reports degraded.
+  const onStoreFailure = (store: string, err: Error) => {
+    metrics.storeWriteFailures.inc({ store });
+    app.log.error({ store, err: err.message }, 'data store write failed');
+  };
+  const usage = new UsageStore(join(config.dataDir, 'usage.sqlite'), onStoreFailure);
+  const keys = config.auth ? new KeyStore(keysFilePath(config), now) : null;
+  const results = new ResultStore({ ...config.results, now, path: join(config.dataDir, 'results.sqlite'), onWriteFailure: onStoreFailure });
   const quota = new QuotaGuard(usage, metrics, now);
   const executions = new ExecutionService({
     queue,
@@ -109,11 +116,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     compileCacheScope: config.sandbox?.compileCacheScope,
     auditIncludeSource: config.audit.includeSource,
   });
-  const services: AppServices = { config, executor, executions, quota, results, metrics };
+  const services: AppServices = { config, executor, executions, quota, results, usage, metrics };
 
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
   app.setNotFoundHandler((request, reply) =>
-    sendError(errors.notFound(`no route ${request.method} ${request.url.split('?')[0]}`), request, reply),
+    sendError(noRoute(request), request, reply),
   );
 
   app.addHook('onRequest', async (request, reply) => {
@@ -142,8 +149,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(systemRoutes, { services });
 
   await app.register(async (api) => {
-    api.addHook('onRequest', async () => {
-      if (executions.draining) throw errors.shuttingDown();
+    // Draining refuses new work only; results, runtimes and usage stay readable until the app closes.
+    api.addHook('onRequest', async (request) => {
+      if (executions.draining && request.routeOptions.config?.execution) throw errors.shuttingDown();
     });
     await api.register(authentication, { config, keys, metrics });
     await api.register(rateLimiting, { metrics, now, unauthenticatedRate: anonymousPolicy(config).rate });

@@ -47,6 +47,10 @@ export function httpError(err: unknown): PolyrunError {
     return errors.validationFailed(found.map((x) => x.message).join('; '), { errors: found });
   }
   switch (e?.code) {
+    case 'FST_ERR_BAD_URL':
+      return errors.badRequest('the URL is not validly encoded');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return errors.notFound('no such resource (a path parameter is longer than any id)');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return errors.invalidJson();
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
@@ -69,13 +73,19 @@ export function httpError(err: unknown): PolyrunError {
 
 /** Status, headers and logging shared by the v1 and the Piston error formats; returns the error to render. */
 export function prepareErrorReply(err: unknown, request: FastifyRequest, reply: FastifyReply): PolyrunError {
-  const e = httpError(err);
+  // A request to no route is a 404 whatever its body: the body parser of the not-found handler must not
+  // turn it into a 400 (a DELETE with a JSON content type and no body, say).
+  const e = err instanceof PolyrunError ? err : request.is404 ? noRoute(request) : httpError(err);
   if (e.code === 'INTERNAL') request.log.error({ err }, 'request failed');
   else request.log.info({ code: e.code }, e.message);
   const retry = (e.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
   if (typeof retry === 'number' && !reply.hasHeader('retry-after')) reply.header('retry-after', String(retry));
   reply.code(e.httpStatus);
   return e;
+}
+
+export function noRoute(request: FastifyRequest): PolyrunError {
+  return errors.notFound(`no route ${request.method} ${request.url.split('?')[0]}`);
 }
 
 export function sendError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {

@@ -6,6 +6,7 @@ import type { Executor } from '../executor/types.js';
 import type { ExecutionService } from '../pipeline/execution.js';
 import type { QuotaGuard } from '../pipeline/quota.js';
 import type { ResultStore } from '../store/results.js';
+import type { UsageStore } from '../store/usage.js';
 import type { Metrics } from '../telemetry/metrics.js';
 
 export interface AppServices {
@@ -14,5 +15,6 @@ export interface AppServices {
   executions: ExecutionService;
   quota: QuotaGuard;
   results: ResultStore;
+  usage: UsageStore;
   metrics: Metrics;
 }

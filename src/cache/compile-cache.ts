@@ -13,7 +13,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileNameProblem } from '../pipeline/request-shape.js';
+import { fileNameProblem } from '../contract/file-names.js';
 
 export interface CachedFile {
   name: string;

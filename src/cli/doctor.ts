@@ -126,6 +126,14 @@ export async function doctorCommand(args: string[]): Promise<number> {
     const started = performance.now();
     try {
       const executor = await createExecutor({ config });
+      const health = executor.health();
+      checks.push({
+        name: 'sandboxes start',
+        ok: health.ready,
+        // doctor runs on the host, for the operator: the full cause (host paths included) belongs here.
+        detail: health.ready ? 'a sandbox started and ran a stage' : (executor.healthCause ?? health.detail),
+        fix: 'check the OCI runtime and the cgroup checks above',
+      });
       const runtimes = executor.runtimes();
       const bash = runtimes.find((r) => r.name === 'bash') ?? runtimes[0];
       let sandboxOk = false;

@@ -61,7 +61,7 @@ export async function runCommand(args: string[]): Promise<number> {
       : values.stdin;
 
   const { config } = loadConfigFile(values.config);
-  const executor = await createExecutor({ config, languages: [manifest.name] });
+  const executor = await createExecutor({ config, languages: [manifest.name], log: operatorLog });
   try {
     if (!executor.findRuntime(manifest.name)) {
       const why = executor.unavailable.find((u) => u.name === manifest.name)?.reason ?? 'not detected';
@@ -84,6 +84,14 @@ export async function runCommand(args: string[]): Promise<number> {
     await executor.close();
   }
   return 0;
+}
+
+/**
+ * The command line's user is the host's operator: a sandbox failure's detail (which a tenant of the
+ * service only gets as a reference) is printed to stderr.
+ */
+function operatorLog(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void {
+  if (level === 'error') process.stderr.write(`polyrun: ${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`);
 }
 
 function languageFromFile(path: string): string {
@@ -125,7 +133,7 @@ function printHuman(result: ExecutionResult): void {
 
 export async function runtimesCommand(args: string[]): Promise<number> {
   const { values } = parse(args, { json: { type: 'boolean' }, config: { type: 'string' } });
-  const executor = await createExecutor({ config: loadConfigFile(values.config).config });
+  const executor = await createExecutor({ config: loadConfigFile(values.config).config, log: operatorLog });
   try {
     const runtimes = executor.runtimes();
     if (values.json) {

@@ -2,13 +2,13 @@
  * `polyrun serve [flags]`: load the configuration, create the executor, start the HTTP service, and shut
  * down gracefully on SIGTERM/SIGINT. Resolves once the service has stopped.
  */
-import { mkdirSync } from 'node:fs';
 import { pino } from 'pino';
 import { buildApp, keysFilePath } from '../api/app.js';
 import { SETTINGS, loadConfig } from '../config/load.js';
 import type { PolyrunConfig } from '../config/schema.js';
 import { createExecutor } from '../executor/executor.js';
 import { KeyStore } from '../store/keys.js';
+import { ensurePrivateDir } from '../store/sqlite.js';
 
 /** With auth on and no key at all, make one for the "default" tenant so a fresh install is usable. */
 export function ensureFirstKey(config: PolyrunConfig, print: (line: string) => void): void {
@@ -43,7 +43,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   }
   const { config, source } = loadConfig(argv);
   const logger = pino({ level: config.logLevel, base: { service: 'polyrun' } });
-  mkdirSync(config.dataDir, { recursive: true });
+  ensurePrivateDir(config.dataDir);
   ensureFirstKey(config, (line) => process.stdout.write(line));
   if (!config.auth) logger.warn('authentication is off (--no-auth): anyone who can reach the port can run code');
 
@@ -52,7 +52,10 @@ export async function serveCommand(argv: string[]): Promise<void> {
     pool: config.sandbox.pool,
     log: (level, msg, fields) => logger[level](fields ?? {}, msg),
   });
-  const app = await buildApp({ config, executor, logger, processMetrics: true });
+  const app = await buildApp({ config, executor, logger, processMetrics: true }).catch(async (err: unknown) => {
+    await executor.close(); // e.g. a store that cannot be opened on a full disk: leave no sandbox behind
+    throw err;
+  });
 
   const stopped = new Promise<void>((resolve) => {
     let stopping = false;

@@ -31,6 +31,8 @@ export const ERROR_CODES = {
   QUEUE_TIMEOUT: 503,
   SHUTTING_DOWN: 503,
   NOT_READY: 503,
+  STORAGE_UNAVAILABLE: 503,
+  STORAGE_FULL: 507,
   INTERNAL: 500,
 } as const;
 
@@ -94,6 +96,12 @@ export const errors = {
     new PolyrunError('LIMIT_EXCEEDS_MAXIMUM', message, { violations }),
   invalidFileName: (index: number, reason: string) =>
     new PolyrunError('INVALID_FILE_NAME', `files[${index}].name ${reason}`, { index, reason }),
+  fileIsNotADirectory: (index: number, name: string, file: string) =>
+    new PolyrunError('INVALID_FILE_NAME', `files[${index}].name "${name}" needs "${file}" to be a directory, but it is a file`, {
+      index,
+      reason: 'path conflict',
+      file,
+    }),
   fileNameCollision: (name: string) => new PolyrunError('INVALID_FILE_NAME', `two files would both be named "${name}"`, { name }),
   tooManyFiles: (count: number, maximum: number) =>
     new PolyrunError('TOO_MANY_FILES', `${count} files given; the maximum is ${maximum}`, { count, maximum }),
@@ -117,9 +125,19 @@ export const errors = {
     }),
   queueTimeout: (waitMs: number) =>
     new PolyrunError('QUEUE_TIMEOUT', `no sandbox became free within ${waitMs} ms; retry later`, { waitMs }),
-  shuttingDown: () => new PolyrunError('SHUTTING_DOWN', 'the service is shutting down; retry on another instance'),
+  shuttingDown: () =>
+    new PolyrunError('SHUTTING_DOWN', 'the service is shutting down; retry on another instance', { retryAfterSeconds: 1 }),
   notReady: (message: string) => new PolyrunError('NOT_READY', message),
   internal: (message = 'internal error') => new PolyrunError('INTERNAL', message),
+  /** An async result that finished but could not be written to the data dir. */
+  resultNotStored: (file: string) =>
+    new PolyrunError('STORAGE_FULL', `this execution finished, but its result could not be stored (${file}: the data disk is full or failing); run it again`),
+  /** A store the request depends on (usage accounting) could not be written. */
+  storageUnavailable: (store: string) =>
+    new PolyrunError('STORAGE_UNAVAILABLE', `the ${store} store cannot be written right now (data disk full or failing); retry later`, {
+      store,
+      retryAfterSeconds: 5,
+    }),
 };
 
 /** Anything thrown, as a PolyrunError: polyrun's own errors pass through, anything else is INTERNAL. */

@@ -7,8 +7,14 @@
  * request directly: `execute` and `start` prepare it with the same `prepareExecution` as the HTTP API and
  * run it in this process. Sandboxes are destroyed after every execution, off the caller's path; `settle()`
  * waits for those removals and `close()` waits and removes everything the instance made.
+ *
+ * Readiness (`health()`) is proven, not assumed: the self-test cache may skip the self-tests, but after
+ * detection one real sandbox starts and runs a trivial stage. When that fails the executor stays up, not
+ * ready, and proves again on a timer (backing off) until it passes; a sandbox failure during an execution
+ * makes it prove again too, so a runtime that breaks after start-up makes the service not ready.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { CompileCache } from '../cache/compile-cache.js';
 import { errors } from '../contract/errors.js';
@@ -29,11 +35,11 @@ import type { RuntimeManifest } from '../runtimes/manifest.js';
 import { loadManifests } from '../runtimes/registry.js';
 import { SANDBOX_IDS, SandboxHost } from '../sandbox/host.js';
 import { POOL_SHRINK_AFTER_MS, SandboxPool, type PoolOptions } from '../sandbox/pool.js';
-import type { SandboxShape } from '../sandbox/sandbox.js';
+import { Sandbox, type SandboxShape } from '../sandbox/sandbox.js';
 import { LocalJobContext } from './local-context.js';
 import { ExecutionRunner, type ExecutorLog } from './runner.js';
 import { shapeFor } from './shape.js';
-import type { Executor } from './types.js';
+import type { Executor, ExecutorHealth } from './types.js';
 
 export interface ExecutorOptions {
   /** The service configuration (sandbox settings, data dir, slots); default: loadConfig with no flags. */
@@ -59,8 +65,25 @@ export interface ExecutorOptions {
   slots?: number;
   /** Compile cache in <dataDir>/compile-cache; default from the configuration; false disables it. */
   compileCache?: { maxBytes: number } | false;
+  /** While sandboxes do not start, prove again after minMs, doubling up to maxMs (tests shorten them). */
+  reprobe?: Partial<ReprobeOptions>;
   log?: ExecutorLog;
 }
+
+export interface ReprobeOptions {
+  minMs: number;
+  maxMs: number;
+}
+
+const DEFAULT_REPROBE: ReprobeOptions = { minMs: 1_000, maxMs: 60_000 };
+/**
+ * The proof's stage. Not a runtime's self-test: /usr/bin/true needs nothing but what every sandbox has (the
+ * OCI runtime, the cgroups, polyrun-init, /usr), so a failure means "sandboxes do not start", never "one
+ * toolchain is broken" (the self-tests' business, per runtime); and it costs one sandbox start, where the
+ * first runtime's self-test could be a compile or a JVM.
+ */
+const PROOF_ARGV = ['/usr/bin/true'];
+const PROOF_TIME_MS = 5_000;
 
 export interface LocalExecuteOptions {
   /** The ceiling for this caller; default the service maximum (BUILTIN_POLICY with this executor's maximum). */
@@ -84,6 +107,13 @@ export class SandboxExecutor implements Executor {
   private readonly pendingCleanups = new Set<Promise<void>>();
   private closed = false;
   readonly runner: ExecutionRunner;
+  private healthState: ExecutorHealth = { ready: false, detail: 'sandboxes have not been proven to start yet' };
+  private cause: string | null = null;
+  private proving?: Promise<void>;
+  /** Date.now() of the last finished proof; 0 before the first. */
+  private provenAt = 0;
+  private retryTimer?: NodeJS.Timeout;
+  private retryDelayMs: number;
 
   private constructor(
     readonly host: SandboxHost,
@@ -93,13 +123,16 @@ export class SandboxExecutor implements Executor {
     private readonly log: ExecutorLog,
     readonly compileCache: CompileCache | undefined,
     readonly pool: SandboxPool | undefined,
+    private readonly reprobe: ReprobeOptions,
   ) {
+    this.retryDelayMs = reprobe.minMs;
     this.runner = new ExecutionRunner({
       host,
       catalogue,
       bounds,
       log,
       track: (cleanup) => this.track(cleanup),
+      onSandboxFailure: () => this.sandboxFailed(),
       ...(pool ? { pool } : {}),
       ...(compileCache ? { compileCache } : {}),
     });
@@ -140,13 +173,96 @@ export class SandboxExecutor implements Executor {
         )
       : undefined;
     const log = opts.log ?? (() => undefined);
-    executor = new SandboxExecutor(host, catalogue, bounds, maxLimits, log, compileCache, pool);
+    const reprobe = { ...DEFAULT_REPROBE, ...opts.reprobe };
+    executor = new SandboxExecutor(host, catalogue, bounds, maxLimits, log, compileCache, pool, reprobe);
     await catalogue.detect(
       (manifest, version) => executor.selfTest(manifest, version),
       opts.freshDetection ? undefined : join(dataDir, 'runtimes-cache.json'),
     );
     for (const u of catalogue.unavailable) log('warn', `runtime ${u.name} unavailable: ${u.reason}`);
+    // The cache vouches for the toolchains, never for the OCI runtime: prove that sandboxes start.
+    await executor.prove();
     return executor;
+  }
+
+  /** Whether sandboxes start (the last proof); the detail names no host path (it is shown on /readyz). */
+  health(): ExecutorHealth {
+    return { ...this.healthState };
+  }
+
+  /**
+   * Why the last proof failed, in full (the runtime's own message, host paths included), or null: for
+   * in-process operator tools (doctor) and logs, never for an HTTP response.
+   */
+  get healthCause(): string | null {
+    return this.cause;
+  }
+
+  /** Prove that sandboxes start, once at a time; a failure schedules the next proof. */
+  private prove(): Promise<void> {
+    this.proving ??= this.proveOnce().finally(() => (this.proving = undefined));
+    return this.proving;
+  }
+
+  private async proveOnce(): Promise<void> {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    const started = performance.now();
+    const error = await this.startTrivialSandbox();
+    this.provenAt = Date.now();
+    if (this.closed) return;
+    const ms = Math.round(performance.now() - started);
+    if (error === null) {
+      if (!this.healthState.ready) this.log('info', 'sandboxes start: ready', { proofMs: ms });
+      this.healthState = { ready: true, detail: 'sandboxes start' };
+      this.cause = null;
+      this.retryDelayMs = this.reprobe.minMs;
+      return;
+    }
+    const reference = `readiness-${randomBytes(4).toString('hex')}`;
+    this.log('error', 'sandbox failure', { reference, check: 'readiness', error, retryInMs: this.retryDelayMs });
+    this.healthState = { ready: false, detail: `sandboxes do not start (reference ${reference}; the log has the details); retrying` };
+    this.cause = error;
+    this.retryTimer = setTimeout(() => void this.prove(), this.retryDelayMs);
+    this.retryTimer.unref();
+    this.retryDelayMs = Math.min(this.retryDelayMs * 2, this.reprobe.maxMs);
+  }
+
+  /** One real sandbox (the pool's shape) running PROOF_ARGV: null when it worked, else what failed. */
+  private async startTrivialSandbox(): Promise<string | null> {
+    const limits = {
+      ...this.maxLimits.run,
+      cpuTimeMs: Math.min(this.maxLimits.run.cpuTimeMs, PROOF_TIME_MS),
+      wallTimeMs: Math.min(this.maxLimits.run.wallTimeMs, PROOF_TIME_MS),
+    };
+    let sandbox: Sandbox | undefined;
+    try {
+      sandbox = await Sandbox.start(this.host, shapeFor(this.maxLimits, this.bounds));
+      const outcome = await sandbox.runStage({ argv: PROOF_ARGV, env: {}, limits });
+      if (outcome.sandboxError !== null) return outcome.sandboxError;
+      if (outcome.exitCode !== 0) return `${PROOF_ARGV.join(' ')} in a sandbox ended with ${outcome.signal ?? `exit ${outcome.exitCode}`}`;
+      return null;
+    } catch (err) {
+      return (err as Error).message;
+    } finally {
+      if (sandbox) this.track(sandbox.destroy());
+    }
+  }
+
+  /**
+   * An execution met a sandbox failure: prove again (no sooner than reprobe.minMs after the last proof), so
+   * a runtime that broke after start-up makes the service not ready. A proof already running or scheduled
+   * (the retry timer, while not ready) covers it; before the first proof (self-tests) there is nothing to do.
+   */
+  private sandboxFailed(): void {
+    if (this.closed || this.provenAt === 0 || this.proving || this.retryTimer) return;
+    const waitMs = this.provenAt + this.reprobe.minMs - Date.now();
+    if (waitMs <= 0) {
+      void this.prove();
+      return;
+    }
+    this.retryTimer = setTimeout(() => void this.prove(), waitMs);
+    this.retryTimer.unref();
   }
 
   private async selfTest(manifest: RuntimeManifest, version: string): Promise<{ ok: boolean; detail: string }> {
@@ -164,10 +280,13 @@ export class SandboxExecutor implements Executor {
       cacheScope: 'self-test',
       profile: DEFAULT_PROFILE,
     };
-    const result = await this.runner.runManifest(manifest, job, new LocalJobContext());
+    let failure: string | undefined;
+    const result = await this.runner.runManifest(manifest, job, new LocalJobContext(), (detail) => (failure ??= detail));
     const stdout = result.run?.stdout ?? '';
     const ok = result.status === 'ok' && stdout === manifest.selfTest.expectStdout;
     if (ok) return { ok, detail: 'ok' };
+    // The result only has the tenant's notice; the self-test's reason (for the operator) gets the detail.
+    if (failure !== undefined) return { ok, detail: `sandbox failure: ${failure.slice(0, 300)}` };
     const stderr = (result.compile?.stderr || result.run?.stderr || '').slice(0, 300);
     return { ok, detail: `status ${result.status}; stdout ${JSON.stringify(stdout.slice(0, 200))}; stderr ${JSON.stringify(stderr)}` };
   }
@@ -244,6 +363,8 @@ export class SandboxExecutor implements Executor {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.retryTimer);
+    await this.proving;
     await this.pool?.close();
     await this.settle();
     await this.host.cleanup();

@@ -7,7 +7,9 @@
  *
  * The job was validated when it was prepared (src/pipeline/prepare.ts); nothing is validated again here.
  * What the program does is always a result with a status; a failure of polyrun's own is a result with
- * status internal_error.
+ * status internal_error. Its detail (the OCI runtime's stderr, host paths) goes only to the log line
+ * 'sandbox failure', whose `reference` is the job's id; the tenant's result carries a generic notice with
+ * that reference (stage-result.ts).
  */
 import { StringDecoder } from 'node:string_decoder';
 import { compileKey, type CompileCache } from '../cache/compile-cache.js';
@@ -26,7 +28,7 @@ import type { SandboxHost } from '../sandbox/host.js';
 import type { SandboxPool } from '../sandbox/pool.js';
 import { Sandbox, type RunningStage, type StageCommand } from '../sandbox/sandbox.js';
 import { shapeFor } from './shape.js';
-import { cachedStage, internalErrorStage, toStageResult } from './stage-result.js';
+import { cachedStage, internalErrorStage, sandboxFailureNotice, toStageResult } from './stage-result.js';
 
 export type ExecutorLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
@@ -39,9 +41,14 @@ export interface RunnerDeps {
   log: ExecutorLog;
   /** Receives every sandbox removal, so the owner can wait for them (settle, close). */
   track: (cleanup: Promise<void>) => void;
+  /** Told of every sandbox failure after it was logged (the executor re-checks its health). */
+  onSandboxFailure?: () => void;
 }
 
 type StageOutcomes = Pick<ExecutionResult, 'status' | 'compile' | 'run'>;
+
+/** Reports a sandbox failure's detail (logs it) and returns the notice the tenant gets instead. */
+type FailureReporter = (error: string, stage?: StageName) => string;
 
 export class ExecutionRunner {
   private running = 0;
@@ -63,23 +70,37 @@ export class ExecutionRunner {
     return this.runManifest(manifest, job, context);
   }
 
-  /** Run a job with a given manifest (self-tests run before the catalogue lists the runtime). */
-  async runManifest(manifest: RuntimeManifest, job: ExecutionJob, context: JobContext): Promise<ExecutionResult> {
+  /**
+   * Run a job with a given manifest (self-tests run before the catalogue lists the runtime). `onFailure`
+   * receives the detail of a sandbox failure, which the result does not carry (the self-test's reason).
+   */
+  async runManifest(
+    manifest: RuntimeManifest,
+    job: ExecutionJob,
+    context: JobContext,
+    onFailure?: (detail: string) => void,
+  ): Promise<ExecutionResult> {
     const files: SourceFile[] = job.files.map((f) => ({ ...(f.name ? { name: f.name } : {}), content: Buffer.from(f.content, 'base64') }));
     const plan = planExecution(manifest, files, job.args, job.limits);
     const base = { language: manifest.name, version: job.runtime.version };
     const controls = new StageControls(this.deps.bounds.maxStdinBytes);
     context.onControl((message) => controls.handle(message));
+    const fail: FailureReporter = (error, stage) => {
+      this.deps.log('error', 'sandbox failure', { reference: job.id, language: manifest.name, ...(stage ? { stage } : {}), error });
+      onFailure?.(error);
+      this.deps.onSandboxFailure?.();
+      return sandboxFailureNotice(job.id);
+    };
     let sandbox: Sandbox | undefined;
     this.running++;
     try {
       const shape = shapeFor(job.limits, this.deps.bounds);
       sandbox = this.deps.pool?.take(shape, job.profile) ?? (await Sandbox.start(this.deps.host, shape, { profile: job.profile }));
       await sandbox.putFiles(plan.files);
-      return { ...base, ...(await this.runStages(sandbox, plan, job, context, controls)) };
+      return { ...base, ...(await this.runStages(sandbox, plan, job, context, controls, fail)) };
     } catch (err) {
-      this.deps.log('error', 'sandbox failure', { language: manifest.name, error: (err as Error).message });
-      return { ...base, status: 'internal_error', compile: null, run: internalErrorStage((err as Error).message) };
+      fail((err as Error).message);
+      return { ...base, status: 'internal_error', compile: null, run: internalErrorStage(job.id) };
     } finally {
       this.running--;
       this.deps.pool?.executionFinished();
@@ -93,15 +114,16 @@ export class ExecutionRunner {
     job: ExecutionJob,
     context: JobContext,
     controls: StageControls,
+    fail: FailureReporter,
   ): Promise<StageOutcomes> {
     let compile: StageResult | null = null;
     if (plan.compile) {
-      compile = await this.compileStage(sandbox, plan, job, context, controls);
+      compile = await this.compileStage(sandbox, plan, job, context, controls, fail);
       if (compile.status !== 'ok') return { status: executionStatus(compile, null), compile, run: null };
     }
     const stdin = Buffer.from(job.stdin, 'base64');
     const command = { ...plan.run, limits: job.limits.run, stdin, interactive: job.interactive };
-    const run = await runStage(sandbox, 'run', command, context, controls);
+    const run = await runStage(sandbox, 'run', command, context, controls, fail);
     return { status: executionStatus(compile, run), compile, run };
   }
 
@@ -112,6 +134,7 @@ export class ExecutionRunner {
     job: ExecutionJob,
     context: JobContext,
     controls: StageControls,
+    fail: FailureReporter,
   ): Promise<StageResult> {
     const compilePlan = plan.compile!;
     const cache = this.deps.compileCache;
@@ -127,7 +150,8 @@ export class ExecutionRunner {
       context.emit({ type: 'exit', stage: 'compile', result: withoutOutput(cached) });
       return cached;
     }
-    const compile = await runStage(sandbox, 'compile', { ...compilePlan, limits: job.limits.compile }, context, controls);
+    const command = { ...compilePlan, limits: job.limits.compile };
+    const compile = await runStage(sandbox, 'compile', command, context, controls, fail);
     if (compile.status === 'ok') {
       if (key) await this.storeCompileOutputs(sandbox, plan, key, compile);
       compile.cached = false;
@@ -156,7 +180,8 @@ export class ExecutionRunner {
 
 /**
  * One stage with its events: `stage`, output chunks as text (a decoder per stream, so a character split
- * across chunks is never mangled), `exit`. Control messages reach the stage while it runs.
+ * across chunks is never mangled), `exit`. Control messages reach the stage while it runs. A stage the
+ * sandbox failed (not a limit, not the caller's abort) is reported to `fail`, and its notice ends stderr.
  */
 async function runStage(
   sandbox: Sandbox,
@@ -164,6 +189,7 @@ async function runStage(
   command: StageCommand,
   context: JobContext,
   controls: StageControls,
+  fail: FailureReporter,
 ): Promise<StageResult> {
   context.emit({ type: 'stage', stage });
   const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
@@ -179,6 +205,12 @@ async function runStage(
   publish('stdout', decoders.stdout.end());
   publish('stderr', decoders.stderr.end());
   const result = toStageResult(outcome);
+  if (result.status === 'internal_error' && outcome.sandboxError !== null && outcome.killedFor !== 'aborted') {
+    const notice = fail(outcome.sandboxError, stage);
+    publish('stderr', notice);
+    result.stderr += notice;
+    result.output = (result.output ?? '') + notice;
+  }
   context.emit({ type: 'exit', stage, result: withoutOutput(result) });
   return result;
 }

@@ -1,6 +1,10 @@
 /**
  * Stage results of the result contract, from a sandbox's StageOutcome or for the stages that never ran in
  * a sandbox (a cached compile, an internal failure). Pure.
+ *
+ * A failure of polyrun's own (the OCI runtime, cgroups, polyrun-init) is described to the tenant only by a
+ * generic sentence with a reference: its detail names host paths (the runtime binary, the state dir, the
+ * bundle), so it goes to the operator's log under the same reference and never into a result.
  */
 import type { StageResult } from '../contract/result.js';
 import { stageStatus } from '../limits/status.js';
@@ -39,6 +43,12 @@ export function cachedStage(stdout: string, stderr: string): StageResult {
   return { ...EMPTY_STAGE, stdout, stderr, cached: true };
 }
 
-export function internalErrorStage(message: string): StageResult {
-  return { ...EMPTY_STAGE, status: 'internal_error', exitCode: null, stderr: `polyrun: ${message}` };
+/** What a tenant reads about a sandbox failure: no detail, a reference to quote (the execution's id). */
+export function sandboxFailureNotice(reference: string): string {
+  return `polyrun: the sandbox failed (reference ${reference}); the operator's log has the details\n`;
+}
+
+/** The stage of an execution that failed before or outside its stages (the sandbox did not start...). */
+export function internalErrorStage(reference: string): StageResult {
+  return { ...EMPTY_STAGE, status: 'internal_error', exitCode: null, stderr: sandboxFailureNotice(reference) };
 }

@@ -10,8 +10,19 @@ import type { RuntimeLookup } from '../runtimes/catalogue.js';
 
 export type { RuntimeInfo } from '../runtimes/catalogue.js';
 
+/**
+ * Whether this executor can run executions now: sandboxes were proven to start (a runtime listed from the
+ * self-test cache proves nothing about the OCI runtime). `detail` is one operator-facing sentence with no
+ * host path (it is shown on the public /readyz); the full cause is in the log.
+ */
+export interface ExecutorHealth {
+  ready: boolean;
+  detail: string;
+}
+
 export interface Executor extends RuntimeLookup {
   /** Run one job (the queue worker's processor); what the program did is a result with a status. */
   run(job: ExecutionJob, context: JobContext): Promise<ExecutionResult>;
+  health(): ExecutorHealth;
   close(): Promise<void>;
 }

@@ -57,7 +57,8 @@ export interface ExecutionServiceOptions {
 const QUEUE_CODES = new Set(['QUEUE_FULL', 'QUEUE_TIMEOUT', 'SHUTTING_DOWN']);
 
 export class ExecutionService {
-  private readonly inflight = new Map<string, JobHandle>();
+  /** Executions admitted and not finished; `cancelled` once the caller or the shutdown cancelled them. */
+  private readonly inflight = new Map<string, { handle: JobHandle; cancelled: boolean }>();
   private readonly idleWaiters = new Set<() => void>();
   private isDraining = false;
 
@@ -83,10 +84,14 @@ export class ExecutionService {
     // Handlers attached after `create` run whenever the job settles, so the record always exists first.
     this.o.results.create(id, input.tenant.id);
     launched.started.then(() => this.o.results.markRunning(id), () => undefined);
-    launched.done.then(
-      (result) => this.o.results.complete(id, result),
-      (err: unknown) => this.o.results.complete(id, { id, status: 'error', error: toPolyrunError(err).toJSON().error }),
-    );
+    launched.done
+      .then(
+        (result) => this.o.results.complete(id, result),
+        (err: unknown) => this.o.results.complete(id, { id, status: 'error', error: toPolyrunError(err).toJSON().error }),
+      )
+      // The store keeps its own failures (a full disk) to itself; anything else is a bug worth a log line,
+      // never an unhandled rejection that would stop the process.
+      .catch((err: unknown) => input.log.error({ err, executionId: id }, 'storing an async result failed'));
     return { id };
   }
 
@@ -104,8 +109,9 @@ export class ExecutionService {
     } catch (err) {
       throw this.rejected(toPolyrunError(err));
     }
-    this.inflight.set(id, handle);
-    const onCallerAbort = () => handle.cancel(toPolyrunError(input.signal?.reason ?? errors.clientClosed()));
+    const tracked = { handle, cancelled: false };
+    this.inflight.set(id, tracked);
+    const onCallerAbort = () => this.cancel(tracked, toPolyrunError(input.signal?.reason ?? errors.clientClosed()));
     input.signal?.addEventListener('abort', onCallerAbort, { once: true });
     if (input.signal?.aborted) onCallerAbort();
 
@@ -117,7 +123,7 @@ export class ExecutionService {
     });
     const done = handle.result
       .then(
-        (result) => this.capture(input, id, result, startedAt - admittedAt, performance.now() - admittedAt),
+        (result) => this.capture(input, id, result, { queueWaitMs: startedAt - admittedAt, totalMs: performance.now() - admittedAt, cancelled: tracked.cancelled }),
         (err: unknown) => {
           input.lease.cancel();
           const e = toPolyrunError(err);
@@ -138,14 +144,25 @@ export class ExecutionService {
   }
 
   /** Result capture: usage, metrics, audit. */
-  private capture(input: ExecutionInput, id: string, result: ExecutionResult, queueWaitMs: number, totalMs: number): IdentifiedResult {
+  private cancel(tracked: { handle: JobHandle; cancelled: boolean }, reason: PolyrunError): void {
+    tracked.cancelled = true;
+    tracked.handle.cancel(reason);
+  }
+
+  private capture(
+    input: ExecutionInput,
+    id: string,
+    result: ExecutionResult,
+    timing: { queueWaitMs: number; totalMs: number; cancelled: boolean },
+  ): IdentifiedResult {
     input.lease.settle(cpuMsOf(result));
     const record = {
       tenant: input.tenant.id,
       files: input.prepared.files,
       result,
-      queueWaitMs: Math.round(queueWaitMs),
-      totalMs: Math.round(totalMs),
+      queueWaitMs: Math.round(timing.queueWaitMs),
+      totalMs: Math.round(timing.totalMs),
+      cancelled: timing.cancelled,
       maxProcesses: input.prepared.limits.run.processes,
     };
     const anomalies = observeExecution(this.o.metrics, record);
@@ -161,7 +178,7 @@ export class ExecutionService {
 
   /** Cancel every execution still queued or running. */
   abortAll(): void {
-    for (const handle of this.inflight.values()) handle.cancel(errors.shuttingDown());
+    for (const tracked of this.inflight.values()) this.cancel(tracked, errors.shuttingDown());
   }
 
   /** Resolves true once nothing is in flight, or false after `timeoutMs`. */

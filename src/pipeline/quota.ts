@@ -33,7 +33,7 @@ export class QuotaGuard {
   private lastPrunedDay = '';
 
   constructor(
-    private readonly usage: UsageStore,
+    private readonly usage: Pick<UsageStore, 'get' | 'add' | 'prune'>,
     private readonly metrics: Metrics,
     private readonly now: () => number = Date.now,
   ) {}
@@ -49,11 +49,12 @@ export class QuotaGuard {
       throw quotaError(exceeded.quota, exceeded.limit, exceeded.used, window.resetsAt, this.now());
     }
     if (window.day !== this.lastPrunedDay) {
-      this.usage.prune(window.day);
+      this.write(() => this.usage.prune(window.day));
       this.lastPrunedDay = window.day;
     }
+    // Counted before the slot is taken: if the count cannot be recorded, nothing is held.
+    if (!this.write(() => this.usage.add(tenant.id, window.day, { executions: 1 }))) throw errors.storageUnavailable('usage');
     this.concurrent.set(tenant.id, running + 1);
-    this.usage.add(tenant.id, window.day, { executions: 1 });
     let open = true;
     const release = () => {
       if (!open) return false;
@@ -66,12 +67,26 @@ export class QuotaGuard {
     return {
       settle: (cpuMs) => {
         // Charged to the day of admission, so that a run across midnight cannot dodge the old day's quota.
-        if (release() && cpuMs > 0) this.usage.add(tenant.id, window.day, { cpuMs });
+        if (release() && cpuMs > 0) this.write(() => this.usage.add(tenant.id, window.day, { cpuMs }));
       },
       cancel: () => {
-        if (release()) this.usage.add(tenant.id, window.day, { executions: -1 });
+        if (release()) this.write(() => this.usage.add(tenant.id, window.day, { executions: -1 }));
       },
     };
+  }
+
+  /**
+   * A usage write that cannot throw into the request: the slot is always given back first, and a store
+   * that fails is counted (the SQLite store keeps what it could not write and reports itself degraded).
+   */
+  private write(fn: () => void): boolean {
+    try {
+      fn();
+      return true;
+    } catch {
+      this.metrics.storeWriteFailures.inc({ store: 'usage' });
+      return false;
+    }
   }
 
   report(tenant: Tenant): UsageReport {

@@ -3,23 +3,9 @@
  * arguments against the request bounds. Pure; every refusal comes from the error factories.
  */
 import { errors } from '../contract/errors.js';
+import { fileNameProblem, pathConflict } from '../contract/file-names.js';
 import type { SourceFile } from '../contract/request.js';
 import type { RequestBounds } from '../limits/limits.js';
-
-/** Why a file name is unsafe, or null when it is fine. */
-export function fileNameProblem(name: string, maxBytes: number): string | null {
-  if (name.length === 0) return 'is empty';
-  if (Buffer.byteLength(name, 'utf8') > maxBytes) return `is longer than ${maxBytes} bytes`;
-  if (name.includes('\0')) return 'contains a NUL byte';
-  // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(name)) return 'contains a control character';
-  if (name.startsWith('/')) return 'is an absolute path';
-  if (name.includes('\\')) return 'contains a backslash';
-  const parts = name.split('/');
-  if (parts.some((p) => p === '..')) return 'contains a ".." component';
-  if (parts.some((p) => p === '' || p === '.')) return 'contains an empty or "." component';
-  return null;
-}
 
 export function validateRequestShape(req: { files: SourceFile[]; stdin: Buffer; args: string[] }, bounds: RequestBounds): void {
   validateFiles(req.files, bounds);
@@ -47,4 +33,7 @@ export function validateFiles(files: SourceFile[], bounds: RequestBounds): void 
     seen.add(file.name);
   });
   if (total > bounds.maxSourceBytes) throw errors.sourceTooLarge(total, bounds.maxSourceBytes);
+  // Unnamed files get their name when planned (plan.ts checks again then); "" is no one's directory.
+  const conflict = pathConflict(files.map((f) => f.name ?? ''));
+  if (conflict) throw errors.fileIsNotADirectory(conflict.index, conflict.name, conflict.file);
 }

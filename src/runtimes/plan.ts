@@ -4,6 +4,7 @@
  * executor only has to carry the plan out.
  */
 import { errors } from '../contract/errors.js';
+import { pathConflict } from '../contract/file-names.js';
 import type { SourceFile } from '../contract/request.js';
 import { DEFAULT_LIMITS, overlay, type LimitTable } from '../limits/limits.js';
 import type { RuntimeManifest } from './manifest.js';
@@ -93,6 +94,9 @@ export function planExecution(
     }
     seen.add(name);
   }
+  // A default name given here (the entry's) can still collide with a directory of a named file.
+  const conflict = pathConflict(names);
+  if (conflict) throw errors.fileIsNotADirectory(conflict.index, conflict.name, conflict.file);
 
   const lists: ListValues = {
     files: names,

@@ -6,9 +6,14 @@
  * Live entries and their waiters are in memory. With a `path`, every execution is also written to SQLite
  * in the data dir, so finished results survive a restart, and executions a stopped process never finished
  * read back as an error instead of vanishing.
+ *
+ * A write that fails (a full data disk) never throws into the execution that finished: the result stays
+ * in memory for everyone who reads it while it is there (waiters get it), the store reports itself
+ * degraded, and once the result has left memory it reads back as STORAGE_FULL rather than vanishing.
  */
 import type Database from 'better-sqlite3';
-import { openDatabase } from './sqlite.js';
+import { errors } from '../contract/errors.js';
+import { StoreHealth, StoreOpenError, openDatabase, type StoreStatus } from './sqlite.js';
 import type { ExecutionResult } from '../contract/result.js';
 
 export type FinalRecord =
@@ -32,7 +37,12 @@ export interface ResultStoreOptions {
   now?: () => number;
   /** SQLite file for durable results; memory only without it. */
   path?: string;
+  /** Called for every failed write of the durable copy (metrics, log). */
+  onWriteFailure?: (store: string, err: Error) => void;
 }
+
+/** Ids of results that could not be written, kept to answer STORAGE_FULL for them (a few bytes each). */
+const MAX_UNSTORED_IDS = 10_000;
 
 const INTERRUPTED = {
   code: 'INTERNAL',
@@ -42,11 +52,20 @@ const INTERRUPTED = {
 /** The durable copy: one row per execution, `final` is null while it is pending. */
 class DurableResults {
   private readonly db: Database.Database;
-  private readonly upsert: Database.Statement<[string, string, string | null, number | null]>;
-  private readonly select: Database.Statement<[string]>;
+  private upsert!: Database.Statement<[string, string, string | null, number | null]>;
+  private select!: Database.Statement<[string]>;
 
   constructor(path: string, now: number, ttlMs: number) {
     this.db = openDatabase(path);
+    try {
+      this.setUp(now, ttlMs);
+    } catch (err) {
+      this.db.close();
+      throw new StoreOpenError(path, err);
+    }
+  }
+
+  private setUp(now: number, ttlMs: number): void {
     this.db.exec(`CREATE TABLE IF NOT EXISTS results (
       id TEXT PRIMARY KEY,
       tenant TEXT NOT NULL,
@@ -94,10 +113,26 @@ export class ResultStore {
   private readonly entries = new Map<string, Entry>();
   private readonly now: () => number;
   private readonly durable?: DurableResults;
+  private readonly health?: StoreHealth;
+  /** Finished executions whose result could not be written, by id -> tenant (bounded like the results). */
+  private readonly unstored = new Map<string, string>();
 
   constructor(private readonly options: ResultStoreOptions) {
     this.now = options.now ?? Date.now;
-    if (options.path) this.durable = new DurableResults(options.path, this.now(), options.ttlMs);
+    if (options.path) {
+      this.durable = new DurableResults(options.path, this.now(), options.ttlMs);
+      this.health = new StoreHealth('results', options.path, options.onWriteFailure);
+    }
+  }
+
+  status(): StoreStatus {
+    return this.health?.status() ?? { ok: true };
+  }
+
+  /** Write to the durable copy, if there is one; false when that write failed. */
+  private persist(write: (durable: DurableResults) => void): boolean {
+    const { durable, health } = this;
+    return !durable || !health || health.write(() => write(durable));
   }
 
   close(): void {
@@ -111,7 +146,7 @@ export class ResultStore {
   create(id: string, tenant: string): void {
     this.prune();
     this.entries.set(id, { id, tenant, state: 'queued', expiresAt: Infinity, waiters: new Set() });
-    this.durable?.save(id, tenant, null, null);
+    this.persist((d) => d.save(id, tenant, null, null));
   }
 
   markRunning(id: string): void {
@@ -130,7 +165,7 @@ export class ResultStore {
     this.entries.set(id, e);
     for (const wake of e.waiters) wake();
     e.waiters.clear();
-    this.durable?.save(id, e.tenant, final, e.expiresAt);
+    if (!this.persist((d) => d.save(id, e.tenant, final, e.expiresAt))) this.rememberUnstored(id, e.tenant);
     this.prune();
   }
 
@@ -166,9 +201,21 @@ export class ResultStore {
     return this.get(id, tenant);
   }
 
+  private rememberUnstored(id: string, tenant: string): void {
+    this.unstored.set(id, tenant);
+    for (const oldest of this.unstored.keys()) {
+      if (this.unstored.size <= MAX_UNSTORED_IDS) break;
+      this.unstored.delete(oldest);
+    }
+  }
+
   /** A result finished by an earlier process (or pruned from memory but still on disk). */
   private fromDurable(id: string, tenant: string): ExecutionView | undefined {
     const row = this.durable?.load(id);
+    // Pending entries never leave memory, and a previous process's pending rows were marked interrupted at
+    // start: a pending row that is not in memory is one whose result could not be written.
+    const unstored = this.unstored.get(id) === tenant || (row?.tenant === tenant && !row.final);
+    if (unstored) return { id, status: 'error', error: errors.resultNotStored(this.options.path ?? 'results').toJSON().error };
     if (!row || row.tenant !== tenant || !row.final) return undefined;
     if (row.expiresAt !== null && row.expiresAt <= this.now()) return undefined;
     return row.final;
@@ -176,7 +223,7 @@ export class ResultStore {
 
   private prune(): void {
     const now = this.now();
-    this.durable?.prune(now, this.options.maxEntries);
+    this.persist((d) => d.prune(now, this.options.maxEntries));
     let finished = 0;
     for (const e of this.entries.values()) if (e.state === 'done') finished++;
     for (const [id, e] of this.entries) {

@@ -36,6 +36,12 @@ export function createMetrics(options: MetricsOptions = {}) {
       buckets: DURATION_BUCKETS,
       registers,
     }),
+    storeWriteFailures: new Counter({
+      name: 'polyrun_store_write_failures_total',
+      help: 'Writes to a data-dir store that failed (full or failing disk); the store reports degraded on /readyz',
+      labelNames: ['store'] as const,
+      registers,
+    }),
     authFailures: new Counter({
       name: 'polyrun_auth_failures_total',
       help: 'Requests refused by authentication',

@@ -15,6 +15,8 @@ export interface ExecutionRecord {
   queueWaitMs: number;
   totalMs: number;
   maxProcesses: number;
+  /** Cancelled by its caller (hang-up) or the shutdown: its internal_error is not a sandbox failure. */
+  cancelled?: boolean;
 }
 
 function observeStage(metrics: Metrics, stageName: 'compile' | 'run', stage: StageResult, language: string): void {
@@ -35,7 +37,7 @@ export function observeExecution(metrics: Metrics, record: ExecutionRecord): str
   metrics.cpuTime.observe({ language }, cpuMsOf(result) / 1000);
   const memStage = result.run ?? result.compile;
   if (memStage) metrics.peakMemory.observe({ language }, memStage.memoryBytes);
-  if (result.status === 'internal_error') metrics.sandboxFailures.inc({ language });
+  if (result.status === 'internal_error' && !record.cancelled) metrics.sandboxFailures.inc({ language });
   const anomalies = detectAnomalies(result, record.maxProcesses);
   for (const kind of anomalies) metrics.anomalies.inc({ kind });
   return anomalies;

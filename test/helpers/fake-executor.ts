@@ -6,10 +6,11 @@
  *   "signal:SIG"   killed by SIG (runtime_error)
  *   "cpu:MS"       ok, with cpuTimeMs = MS
  * Anything else echoes the content to stdout.
+ * `health()` is ready unless a test calls `setHealth(false, ...)`.
  */
 import type { ExecutionJob } from '../../src/contract/job.js';
 import type { ExecutionResult, StageResult } from '../../src/contract/result.js';
-import type { Executor, RuntimeInfo } from '../../src/executor/types.js';
+import type { Executor, ExecutorHealth, RuntimeInfo } from '../../src/executor/types.js';
 import { DEFAULT_LIMITS, MAX_LIMITS } from '../../src/limits/limits.js';
 import type { JobContext } from '../../src/queue/types.js';
 import { versionMatches } from '../../src/runtimes/catalogue.js';
@@ -41,6 +42,7 @@ export class FakeExecutor implements Executor {
   private held: (() => void)[] = [];
   private heldListeners: (() => void)[] = [];
   private readonly list: RuntimeInfo[];
+  private healthState: ExecutorHealth = { ready: true, detail: 'sandboxes start' };
 
   constructor(runtimes?: RuntimeInfo[]) {
     this.list = runtimes ?? [runtime('python', '3.11.2', ['py', 'python3']), runtime('bash', '5.2.15', ['sh']), runtime('c', '12.2.0', ['gcc'], true)];
@@ -69,6 +71,15 @@ export class FakeExecutor implements Executor {
     const held = this.held;
     this.held = [];
     for (const r of held) r();
+  }
+
+  health(): ExecutorHealth {
+    return { ...this.healthState };
+  }
+
+  /** What `health()` answers from now on (e.g. not ready: sandboxes do not start). */
+  setHealth(ready: boolean, detail?: string): void {
+    this.healthState = { ready, detail: detail ?? (ready ? 'sandboxes start' : 'sandboxes do not start (reference test)') };
   }
 
   runtimes(): RuntimeInfo[] {

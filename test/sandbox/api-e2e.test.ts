@@ -146,9 +146,10 @@ describe('graceful shutdown with the real executor', () => {
     const runs = [1, 2, 3].map((i) => call('/v1/execute', { language: 'bash', files: [{ content: `sleep 0.5; echo done ${i}` }] }, target));
     await expect.poll(() => app.app.polyrun.services.executions.inflightCount, { timeout: 10_000 }).toBe(3);
     const stopping = app.app.polyrun.shutdown(20_000);
-    // New work: the listening socket is closed (connection refused) or, on a kept-alive connection, 503.
-    const late = await call('/v1/execute', { language: 'bash', files: [{ content: 'echo late' }] }, target).catch(() => 'refused' as const);
-    if (late !== 'refused') expect([late.status, late.json.error.code]).toEqual([503, 'SHUTTING_DOWN']);
+    // New work, on a new connection too: 503 SHUTTING_DOWN with Retry-After (the listener stays open while draining).
+    const late = await call('/v1/execute', { language: 'bash', files: [{ content: 'echo late' }] }, target);
+    expect([late.status, late.json.error.code, late.headers.get('retry-after')]).toEqual([503, 'SHUTTING_DOWN', '1']);
+    expect((await fetch(`${ownBase}/healthz`)).status).toBe(200);
     const results = await Promise.all(runs);
     results.forEach((r, i) => expect(r.json.run.stdout).toBe(`done ${i + 1}\n`));
     await stopping;

@@ -80,5 +80,8 @@ describe('POST /v1/execute with Accept: text/event-stream', () => {
     const r = await post(t, body('print:next'));
     expect(r.statusCode).toBe(200);
     expect(r.json().run.stdout).toBe('next');
+    // A hang-up is the client's doing: it does not count as a sandbox failure (the operator's alert).
+    const metrics = (await t.app.inject({ url: '/metrics' })).body;
+    expect(metrics).not.toMatch(/^polyrun_sandbox_failures_total\{/m);
   });
 });

@@ -4,6 +4,7 @@
  * The end-to-end tests with the real executor are in api-e2e.test.ts.
  */
 import { Writable } from 'node:stream';
+import type { InjectOptions } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { DEFAULT_LIMITS } from '../../src/limits/limits.js';
@@ -152,6 +153,26 @@ describe('request errors are JSON with the right status', () => {
     for (const r of [bad, text, big]) expect(r.body).not.toMatch(/at .*\.(js|ts):\d+/);
   });
 
+  it("Fastify's own errors (router, parser, unknown routes with a body) use polyrun's shape", async () => {
+    const t = await start(new FakeExecutor());
+    const json = { 'content-type': 'application/json' };
+    const cases: [InjectOptions, number, string][] = [
+      [{ method: 'GET', url: '/v1/executions/%E0%A4%A', headers: t.auth() }, 400, 'BAD_REQUEST'],
+      [{ method: 'GET', url: '/nope/%E0%A4%A' }, 400, 'BAD_REQUEST'],
+      [{ method: 'GET', url: `/v1/executions/${'x'.repeat(200)}`, headers: t.auth() }, 404, 'NOT_FOUND'],
+      [{ method: 'DELETE', url: '/nope', headers: json }, 404, 'NOT_FOUND'],
+      [{ method: 'DELETE', url: '/v1/execute', headers: { ...json, ...t.auth() } }, 404, 'NOT_FOUND'],
+      [{ method: 'POST', url: '/nope', headers: json, payload: '{bad' }, 404, 'NOT_FOUND'],
+    ];
+    for (const [request, status, code] of cases) {
+      const r = await t.app.inject(request);
+      expect(r.statusCode, `${request.method} ${request.url}`).toBe(status);
+      expect(Object.keys(r.json())).toEqual(['error']);
+      expect(r.json().error.code).toBe(code);
+      expect(r.body).not.toMatch(/FST_|statusCode/);
+    }
+  });
+
   it('422 for schema and semantic problems, naming the field', async () => {
     const t = await start(new FakeExecutor());
     const cases: [unknown, string, RegExp][] = [
@@ -163,6 +184,10 @@ describe('request errors are JSON with the right status', () => {
       [{ language: 'python', files: [{ name: '../../etc/passwd', content: 'x' }] }, 'INVALID_FILE_NAME', /files\[0\]\.name/],
       [{ language: 'python', files: [{ name: '/abs.py', content: 'x' }] }, 'INVALID_FILE_NAME', /absolute/],
       [{ language: 'python', files: [{ content: '!!!', encoding: 'base64' }] }, 'INVALID_ENCODING', /files\[0\]\.content is not valid base64/],
+      // A caller's mistake, not a sandbox failure: "d" cannot be a file and a directory at once.
+      [{ language: 'python', files: [{ name: 'd', content: 'x' }, { name: 'd/e', content: 'y' }] }, 'INVALID_FILE_NAME', /files\[1\]\.name "d\/e" needs "d" to be a directory/],
+      // python -c ARG would run the argument as code
+      [{ language: 'python', files: [{ name: '-c', content: 'x' }], args: ['print(1)'] }, 'INVALID_FILE_NAME', /starts with "-"/],
     ];
     for (const [payload, code, message] of cases) {
       const r = await post(t, '/v1/execute', payload);
@@ -170,6 +195,8 @@ describe('request errors are JSON with the right status', () => {
       expect(r.json().error.code).toBe(code);
       expect(r.json().error.message).toMatch(message);
     }
+    const metrics = (await t.app.inject({ url: '/metrics' })).body;
+    expect(metrics).not.toMatch(/^polyrun_sandbox_failures_total\{/m);
     const limit = await post(t, '/v1/execute', body('x', { compileLimits: { memoryBytes: 2 ** 40 } }));
     expect(limit.json().error.details.violations[0]).toMatchObject({ field: 'compileLimits.memoryBytes', maximum: 2 ** 31 });
   });
@@ -343,6 +370,30 @@ describe('graceful shutdown', () => {
     for (const r of await Promise.all(inflight)) expect(r.json().run.stdout).toBe('released\n');
     await stopping;
     expect(executor.closed).toBe(true);
+  });
+
+  it('keeps answering reads while draining; new work gets 503 SHUTTING_DOWN with Retry-After', async () => {
+    const executor = new FakeExecutor();
+    const t = await start(executor);
+    const accepted = await post(t, '/v1/executions', body('hold'));
+    expect(accepted.statusCode).toBe(202);
+    const { id } = accepted.json();
+    await executor.waitHolding(1);
+    const stopping = t.app.polyrun.shutdown(10_000);
+
+    const refused = await post(t, '/v1/executions', body('print:x'));
+    expect(refused.statusCode).toBe(503);
+    expect(refused.json().error.code).toBe('SHUTTING_DOWN');
+    expect(refused.headers['retry-after']).toBe('1');
+    expect((await t.app.inject({ url: '/healthz' })).statusCode).toBe(200);
+    expect((await t.app.inject({ url: '/readyz' })).statusCode).toBe(503);
+    expect((await t.app.inject({ url: `/v1/executions/${id}`, headers: t.auth() })).json()).toEqual({ id, status: 'running' });
+
+    // A client long-polling for the result gets it when the execution finishes during the drain.
+    const polled = t.app.inject({ url: `/v1/executions/${id}?wait=10000`, headers: t.auth() });
+    executor.releaseAll();
+    expect((await polled).json()).toMatchObject({ id, status: 'ok', run: { stdout: 'released\n' } });
+    await stopping;
   });
 
   it('cancels what is still running when the grace period ends', async () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { PolyrunError } from '../../src/contract/errors.js';
 import type { ExecutionRequest, SourceFile } from '../../src/contract/request.js';
-import { fileNameProblem, validateFiles, validateRequestShape } from '../../src/pipeline/request-shape.js';
+import { fileNameProblem } from '../../src/contract/file-names.js';
+import { validateFiles, validateRequestShape } from '../../src/pipeline/request-shape.js';
 import { DEFAULT_BOUNDS, type RequestBounds } from '../../src/limits/limits.js';
 
 const bounds: RequestBounds = { ...DEFAULT_BOUNDS, maxFiles: 4, maxSourceBytes: 100, maxStdinBytes: 50, maxArgs: 3, maxArgBytes: 8, maxFileNameBytes: 32 };
@@ -24,7 +25,7 @@ function codeOf(fn: () => void): string | undefined {
 }
 
 describe('fileNameProblem', () => {
-  it.each(['main.py', 'src/main.c', 'a/b/c/d.txt', '.hidden', '..dots', 'a..b', 'x.', 'ünicode.py', 'with space.js', '-rf'])(
+  it.each(['main.py', 'src/main.c', 'a/b/c/d.txt', '.hidden', '..dots', 'a..b', 'x.', 'ünicode.py', 'with space.js', 'sub/-x.py'])(
     'accepts %j',
     (name) => expect(fileNameProblem(name, 255)).toBeNull(),
   );
@@ -45,6 +46,10 @@ describe('fileNameProblem', () => {
     ['dot component', './main.py', /"\."/],
     ['empty component', 'a//b', /empty/],
     ['trailing slash', 'dir/', /empty/],
+    // argv: a name like "-c" or "-fplugin=x.c" would be an option to the interpreter or compiler
+    ['leading dash', '-c', /starts with "-"/],
+    ['leading dash option', '-fplugin=x.c', /starts with "-"/],
+    ['dash alone', '-', /starts with "-"/],
   ])('refuses %s (%j)', (_, name, reason) => {
     expect(fileNameProblem(name, 255)).toMatch(reason);
   });
@@ -74,6 +79,20 @@ describe('validateFiles', () => {
 
   it.each(['../x', '/abs', 'a\0b', 'a\x01', 'x'.repeat(33), 'a/../b'])('refuses the name %j with INVALID_FILE_NAME', (name) => {
     expect(codeOf(() => validateFiles([file('main.py'), file(name)], bounds))).toBe('INVALID_FILE_NAME');
+  });
+
+  it('refuses a name that needs another file to be a directory ("d" and "d/e"), in any order', () => {
+    for (const names of [['d', 'd/e'], ['d/e', 'd'], ['a/b', 'a/b/c/d.py']]) {
+      let err: PolyrunError | undefined;
+      try {
+        validateFiles(names.map((n) => file(n)), bounds);
+      } catch (e) {
+        err = e as PolyrunError;
+      }
+      expect(err?.code).toBe('INVALID_FILE_NAME');
+      expect(err?.message).toMatch(/needs ".*" to be a directory, but it is a file/);
+    }
+    expect(codeOf(() => validateFiles([file('d/x'), file('d/y'), file('dd')], bounds))).toBeUndefined();
   });
 
   it('names the index of the bad file', () => {
