@@ -6,7 +6,7 @@
 import { errors, type PolyrunError } from '../contract/errors.js';
 import type { ExecutionResult, StageResult } from '../contract/result.js';
 import type { StageLimits } from '../limits/limits.js';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { FILE_ENCODINGS, type ExecuteBody } from '../contract/request.js';
 
 const limit = Type.Optional(Type.Number());
@@ -93,18 +93,33 @@ export function pistonMessage(e: PolyrunError, body?: { language?: unknown; vers
   return e.message;
 }
 
-export interface PistonStage {
-  stdout: string;
-  stderr: string;
-  output: string;
-  code: number | null;
-  signal: string | null;
-  message: string | null;
-  status: 'RE' | 'SG' | 'TO' | 'OL' | 'EL' | 'XX' | null;
-  cpu_time: number;
-  wall_time: number;
-  memory: number;
-}
+const nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+export const PistonStageSchema = Type.Object({
+  stdout: Type.String(),
+  stderr: Type.String(),
+  output: Type.String(),
+  code: nullable(Type.Integer()),
+  signal: nullable(Type.String()),
+  message: nullable(Type.String()),
+  status: nullable(Type.Union(['RE', 'SG', 'TO', 'OL', 'EL', 'XX'].map((s) => Type.Literal(s as 'RE' | 'SG' | 'TO' | 'OL' | 'EL' | 'XX')))),
+  cpu_time: Type.Number(),
+  wall_time: Type.Number(),
+  memory: Type.Number(),
+});
+export type PistonStage = Static<typeof PistonStageSchema>;
+
+export const PistonResultSchema = Type.Object({
+  language: Type.String(),
+  version: Type.String(),
+  compile: Type.Optional(PistonStageSchema),
+  run: Type.Optional(PistonStageSchema),
+});
+
+export const PistonRuntimeSchema = Type.Object({ language: Type.String(), version: Type.String(), aliases: Type.Array(Type.String()) });
+
+/** Piston answers every error as `{"message": "..."}`. */
+export const PistonErrorSchema = Type.Object({ message: Type.String() });
 
 export function toPistonStage(s: StageResult): PistonStage {
   let status: PistonStage['status'] = null;
@@ -151,12 +166,7 @@ export function toPistonStage(s: StageResult): PistonStage {
   };
 }
 
-export function toPistonResult(r: ExecutionResult): {
-  language: string;
-  version: string;
-  compile?: PistonStage;
-  run?: PistonStage;
-} {
+export function toPistonResult(r: ExecutionResult): Static<typeof PistonResultSchema> {
   // Like Piston: no run stage after a failed compile, no compile stage for interpreted languages.
   return {
     language: r.language,

@@ -1,51 +1,47 @@
 /**
- * The execution result contract. Field names are a public contract shared by the CLI (`--json`), the HTTP
- * API and the queue: add fields, never rename.
+ * The execution result contract, as TypeBox schemas (the types are derived from them; the HTTP responses,
+ * the OpenAPI document and the SDK's types come from the same schemas). Field names are a public contract
+ * shared by the CLI (`--json`), the HTTP API and the queue: add fields, never rename.
  */
+import { Type, type Static } from '@sinclair/typebox';
+
+export const STAGE_STATUSES = ['ok', 'runtime_error', 'time_limit', 'memory_limit', 'output_limit', 'internal_error'] as const;
 
 /** Status of one stage (compile or run). */
-export type StageStatus =
-  | 'ok'
-  | 'runtime_error'
-  | 'time_limit'
-  | 'memory_limit'
-  | 'output_limit'
-  | 'internal_error';
+export type StageStatus = (typeof STAGE_STATUSES)[number];
+
+export const EXECUTION_STATUSES = [...STAGE_STATUSES, 'compile_error'] as const;
 
 /** Status of the whole execution. */
-export type ExecutionStatus = StageStatus | 'compile_error';
+export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
 
-export interface StageResult {
-  status: StageStatus;
-  exitCode: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-  stdoutTruncated: boolean;
-  stderrTruncated: boolean;
-  cpuTimeMs: number;
-  wallTimeMs: number;
-  /** Peak memory of the whole process tree of this stage, in bytes. */
-  memoryBytes: number;
-  /** Only on compile stages: true when the compile output came from the compile cache. */
-  cached?: boolean;
-  /** stdout and stderr interleaved in arrival order (used by the Piston-compatible API). */
-  output?: string;
-}
+export const StageResultSchema = Type.Object(
+  {
+    status: Type.Union(STAGE_STATUSES.map((s) => Type.Literal(s)), { description: 'what the stage did' }),
+    exitCode: Type.Union([Type.Integer(), Type.Null()], { description: 'null when a signal ended it' }),
+    signal: Type.Union([Type.String(), Type.Null()], { description: 'e.g. "SIGKILL"; SIGSYS means seccomp killed it' }),
+    stdout: Type.String(),
+    stderr: Type.String(),
+    stdoutTruncated: Type.Boolean(),
+    stderrTruncated: Type.Boolean(),
+    cpuTimeMs: Type.Number({ description: 'CPU time of the whole process tree' }),
+    wallTimeMs: Type.Number(),
+    memoryBytes: Type.Number({ description: 'peak memory of the whole process tree of this stage' }),
+    cached: Type.Optional(Type.Boolean({ description: 'compile stages only: the output came from the compile cache' })),
+    output: Type.Optional(Type.String({ description: 'stdout and stderr interleaved in arrival order (HTTP API only)' })),
+  },
+  { description: 'one stage (compile or run)' },
+);
+export type StageResult = Static<typeof StageResultSchema>;
 
-export interface ExecutionResult {
-  language: string;
-  version: string;
-  status: ExecutionStatus;
-  compile: StageResult | null;
-  run: StageResult | null;
-}
-
-export const STAGE_STATUSES: readonly StageStatus[] = [
-  'ok',
-  'runtime_error',
-  'time_limit',
-  'memory_limit',
-  'output_limit',
-  'internal_error',
-];
+export const ExecutionResultSchema = Type.Object(
+  {
+    language: Type.String(),
+    version: Type.String(),
+    status: Type.Union(EXECUTION_STATUSES.map((s) => Type.Literal(s)), { description: 'the status of the whole execution' }),
+    compile: Type.Union([StageResultSchema, Type.Null()], { description: 'null for interpreted languages' }),
+    run: Type.Union([StageResultSchema, Type.Null()], { description: 'null when the compile failed' }),
+  },
+  { description: 'the result contract' },
+);
+export type ExecutionResult = Static<typeof ExecutionResultSchema>;

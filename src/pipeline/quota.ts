@@ -4,6 +4,7 @@
  * slot; the lease is settled with the CPU time used, or cancelled (refunded) when the request fails
  * before anything ran.
  */
+import { Type, type Static } from '@sinclair/typebox';
 import fp from 'fastify-plugin';
 import { errors, type PolyrunError } from '../contract/errors.js';
 import type { Tenant } from '../config/policy.js';
@@ -19,14 +20,18 @@ export interface QuotaLease {
   cancel(): void;
 }
 
-export interface UsageReport {
-  tenant: string;
-  day: string;
-  resetsAt: string;
-  concurrent: { used: number; limit: number };
-  executions: { used: number; limit: number };
-  cpuSeconds: { used: number; limit: number };
-}
+const UsedOfLimit = Type.Object({ used: Type.Number(), limit: Type.Number() });
+
+/** What GET /v1/usage answers: the tenant's usage of the current UTC day against its quotas. */
+export const UsageReportSchema = Type.Object({
+  tenant: Type.String(),
+  day: Type.String({ description: 'YYYY-MM-DD, UTC' }),
+  resetsAt: Type.String({ description: 'ISO time the daily quotas reset' }),
+  concurrent: UsedOfLimit,
+  executions: UsedOfLimit,
+  cpuSeconds: UsedOfLimit,
+});
+export type UsageReport = Static<typeof UsageReportSchema>;
 
 export class QuotaGuard {
   private readonly concurrent = new Map<string, number>();

@@ -6,7 +6,17 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { PolyrunError } from '../../contract/errors.js';
 import { allowedRuntimes } from '../../pipeline/prepare.js';
 import { describeSchemaError, prepareErrorReply } from '../errors.js';
-import { PistonBodySchema, fromPistonRequest, pistonMessage, toPistonResult, type PistonExecuteBody } from '../piston.js';
+import { Type } from '@sinclair/typebox';
+import {
+  PistonBodySchema,
+  PistonErrorSchema,
+  PistonResultSchema,
+  PistonRuntimeSchema,
+  fromPistonRequest,
+  pistonMessage,
+  toPistonResult,
+  type PistonExecuteBody,
+} from '../piston.js';
 import type { AppServices } from '../services.js';
 import { runForRequest, tenantOf } from '../execution-route.js';
 
@@ -27,7 +37,9 @@ export const pistonRoutes: FastifyPluginAsync<{ services: AppServices }> = async
     return reply.code(pistonStatus(e)).send({ message });
   });
 
-  app.get('/runtimes', { schema: { tags: ['piston'], summary: 'Piston-compatible runtime list' } }, async (request) =>
+  const errors = { '4xx': PistonErrorSchema, '5xx': PistonErrorSchema };
+  const runtimesSchema = { tags: ['piston'], summary: 'Piston-compatible runtime list', response: { 200: Type.Array(PistonRuntimeSchema), ...errors } };
+  app.get('/runtimes', { schema: runtimesSchema }, async (request) =>
     allowedRuntimes(services.executor, tenantOf(request).policy).map((r) => ({
       language: r.name,
       version: r.version,
@@ -39,7 +51,12 @@ export const pistonRoutes: FastifyPluginAsync<{ services: AppServices }> = async
     '/execute',
     {
       config: { execution: true },
-      schema: { tags: ['piston'], summary: 'Piston-compatible execute', body: PistonBodySchema },
+      schema: {
+        tags: ['piston'],
+        summary: 'Piston-compatible execute',
+        body: PistonBodySchema,
+        response: { 200: PistonResultSchema, ...errors },
+      },
     },
     async (request, reply) => {
       const result = await runForRequest(services, request, reply, fromPistonRequest(request.body));

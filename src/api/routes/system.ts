@@ -1,14 +1,24 @@
 /**
  * Unauthenticated operational endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document.
  */
+import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
+import { ERROR_RESPONSES } from '../schemas.js';
+
+const StoreStatusSchema = Type.Object({ ok: Type.Boolean(), problem: Type.Optional(Type.String()) });
+const ReadinessSchema = Type.Object({
+  status: Type.Union([Type.Literal('ready'), Type.Literal('degraded')]),
+  runtimes: Type.Integer(),
+  stores: Type.Optional(Type.Record(Type.String(), StoreStatusSchema)),
+});
 import { errors } from '../../contract/errors.js';
 import type { AppServices } from '../services.js';
 
 export const systemRoutes: FastifyPluginAsync<{ services: AppServices }> = async (app, { services }) => {
   const config = { public: true };
 
-  app.get('/healthz', { config, schema: { tags: ['system'], summary: 'Liveness' } }, async () => ({ status: 'ok' }));
+  const healthz = { tags: ['system'], summary: 'Liveness', response: { 200: Type.Object({ status: Type.Literal('ok') }) } };
+  app.get('/healthz', { config, schema: healthz }, async () => ({ status: 'ok' as const }));
 
   // Ready = sandboxes were proven to start (not only runtimes listed, which the self-test cache can do)
   // and a runtime is available. The executor's detail names no host path; the cause is in the log.
@@ -17,6 +27,7 @@ export const systemRoutes: FastifyPluginAsync<{ services: AppServices }> = async
   const readiness = {
     tags: ['system'],
     summary: 'Readiness: 503 until sandboxes start and a runtime is available; "degraded" while a data store cannot be written',
+    response: { 200: ReadinessSchema, ...ERROR_RESPONSES },
   };
   app.get('/readyz', { config, schema: readiness }, async () => {
     if (services.executions.draining) throw errors.shuttingDown();
@@ -29,7 +40,12 @@ export const systemRoutes: FastifyPluginAsync<{ services: AppServices }> = async
     return degraded ? { status: 'degraded', runtimes, stores } : { status: 'ready', runtimes };
   });
 
-  app.get('/metrics', { config, schema: { tags: ['system'], summary: 'Prometheus metrics' } }, async (_request, reply) => {
+  const metrics = {
+    tags: ['system'],
+    summary: 'Prometheus metrics',
+    response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: Type.String() } } } },
+  };
+  app.get('/metrics', { config, schema: metrics }, async (_request, reply) => {
     const { registry } = services.metrics;
     return reply.type(registry.contentType).send(await registry.metrics());
   });

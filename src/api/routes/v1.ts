@@ -7,7 +7,19 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errors } from '../../contract/errors.js';
 import { allowedRuntimes } from '../../pipeline/prepare.js';
 import { executionInput, runForRequest, streamForRequest, tenantOf } from '../execution-route.js';
-import { ExecuteBodySchema, ExecutionIdParams, ExecutionQuery } from '../schemas.js';
+import { Type } from '@sinclair/typebox';
+import {
+  AcceptedSchema,
+  ERROR_RESPONSES,
+  EVENT_STREAM_DESCRIPTION,
+  ExecuteBodySchema,
+  ExecutionIdParams,
+  ExecutionQuery,
+  ExecutionViewSchema,
+  IdentifiedResultSchema,
+  RuntimeViewSchema,
+  UsageReportSchema,
+} from '../schemas.js';
 import type { AppServices } from '../services.js';
 import { wantsEventStream } from '../sse.js';
 
@@ -26,6 +38,16 @@ export const v1Routes: FastifyPluginAsyncTypebox<{ services: AppServices }> = as
           'then `result` (the same object as the JSON answer) or `error`. Errors before the execution starts are JSON.',
         security,
         body: ExecuteBodySchema,
+        response: {
+          200: {
+            description: 'the result (JSON), or its events (text/event-stream)',
+            content: {
+              'application/json': { schema: IdentifiedResultSchema },
+              'text/event-stream': { schema: Type.String({ description: EVENT_STREAM_DESCRIPTION }) },
+            },
+          },
+          ...ERROR_RESPONSES,
+        },
       },
     },
     async (request, reply) =>
@@ -36,7 +58,13 @@ export const v1Routes: FastifyPluginAsyncTypebox<{ services: AppServices }> = as
     '/executions',
     {
       config: { execution: true },
-      schema: { tags: ['v1'], summary: 'Start an execution; poll GET /v1/executions/:id', security, body: ExecuteBodySchema },
+      schema: {
+        tags: ['v1'],
+        summary: 'Start an execution; poll GET /v1/executions/:id',
+        security,
+        body: ExecuteBodySchema,
+        response: { 202: AcceptedSchema, ...ERROR_RESPONSES },
+      },
     },
     async (request, reply) => {
       const started = await services.executions.start(executionInput(services, request, request.body));
@@ -54,6 +82,7 @@ export const v1Routes: FastifyPluginAsyncTypebox<{ services: AppServices }> = as
         security,
         params: ExecutionIdParams,
         querystring: ExecutionQuery,
+        response: { 200: ExecutionViewSchema, ...ERROR_RESPONSES },
       },
     },
     async (request) => {
@@ -65,7 +94,13 @@ export const v1Routes: FastifyPluginAsyncTypebox<{ services: AppServices }> = as
     },
   );
 
-  app.get('/runtimes', { schema: { tags: ['v1'], summary: 'Runtimes this key may use, with limits', security } }, async (request) =>
+  const runtimesSchema = {
+    tags: ['v1'],
+    summary: 'Runtimes this key may use, with limits',
+    security,
+    response: { 200: Type.Array(RuntimeViewSchema), ...ERROR_RESPONSES },
+  };
+  app.get('/runtimes', { schema: runtimesSchema }, async (request) =>
     allowedRuntimes(services.executor, tenantOf(request).policy).map(({ name, version, aliases, extensions, compiled, limits }) => ({
       name,
       version,
@@ -76,7 +111,13 @@ export const v1Routes: FastifyPluginAsyncTypebox<{ services: AppServices }> = as
     })),
   );
 
-  app.get('/usage', { schema: { tags: ['v1'], summary: "This key's tenant: usage and quotas of the current UTC day", security } }, async (request) =>
+  const usageSchema = {
+    tags: ['v1'],
+    summary: "This key's tenant: usage and quotas of the current UTC day",
+    security,
+    response: { 200: UsageReportSchema, ...ERROR_RESPONSES },
+  };
+  app.get('/usage', { schema: usageSchema }, async (request) =>
     services.quota.report(tenantOf(request)),
   );
 };
