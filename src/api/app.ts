@@ -35,6 +35,7 @@ import { createMetrics } from '../telemetry/metrics.js';
 import { httpError, noRoute, sendError } from './errors.js';
 import { gracefulShutdown } from './shutdown.js';
 import { pistonRoutes } from './routes/piston.js';
+import { playgroundRoutes } from './routes/playground.js';
 import { systemRoutes } from './routes/system.js';
 import { v1Routes } from './routes/v1.js';
 import type { AppServices } from './services.js';
@@ -147,6 +148,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   await app.register(systemRoutes, { services });
+  await app.register(playgroundRoutes);
 
   await app.register(async (api) => {
     // Draining refuses new work only; results, runtimes and usage stay readable until the app closes.
