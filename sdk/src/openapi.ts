@@ -841,6 +841,873 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This key's open sessions */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            /** @description ISO time */
+                            createdAt: string;
+                            /** @description ISO time of the last request that used the session */
+                            lastUsedAt: string;
+                            /** @description ISO time the session ends unless it is used again (idle timeout or lifetime) */
+                            expiresAt: string;
+                            /** @description ISO time the lifetime ends */
+                            endsAt: string;
+                            idleTimeoutMs: number;
+                            maxLifetimeMs: number;
+                            network: "none" | "loopback";
+                            runtimes: "*" | string[];
+                            limits: {
+                                /** @description CPU time of the whole process tree (cgroup accounting), ms */
+                                cpuTimeMs: number;
+                                /** @description wall-clock time, ms */
+                                wallTimeMs: number;
+                                /** @description memory of the whole process tree (cgroup limit, swap = memory), bytes */
+                                memoryBytes: number;
+                                /** @description processes and threads of the whole tree (pids cgroup) */
+                                processes: number;
+                                /** @description open files per process (RLIMIT_NOFILE) */
+                                openFiles: number;
+                                /** @description largest file a process may write (RLIMIT_FSIZE), bytes */
+                                fileSizeBytes: number;
+                                /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
+                                outputBytes: number;
+                            };
+                            /** @description the sandbox's memory: no exec gets more */
+                            memoryBytes: number;
+                            /** @description size of the working dir (and of /tmp) */
+                            diskBytes: number;
+                            /** @description an exec is running */
+                            busy: boolean;
+                        }[];
+                    };
+                };
+                /** @description every polyrun error */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Start a session: a sandbox kept across calls until deleted, idle or past its lifetime */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description runtimes (names or aliases) program execs may use; default every runtime the key may use */
+                        runtimes?: string[];
+                        /** @description Limits for one stage; each at most the tenant maximum (see GET /v1/runtimes) */
+                        limits?: {
+                            /** @description CPU time of the whole process tree (cgroup accounting), ms */
+                            cpuTimeMs?: number;
+                            /** @description wall-clock time, ms */
+                            wallTimeMs?: number;
+                            /** @description memory of the whole process tree (cgroup limit, swap = memory), bytes */
+                            memoryBytes?: number;
+                            /** @description processes and threads of the whole tree (pids cgroup) */
+                            processes?: number;
+                            /** @description open files per process (RLIMIT_NOFILE) */
+                            openFiles?: number;
+                            /** @description largest file a process may write (RLIMIT_FSIZE), bytes */
+                            fileSizeBytes?: number;
+                            /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
+                            outputBytes?: number;
+                        };
+                        network?: "none" | "loopback";
+                        /** @description end the session after this long without a request */
+                        idleTimeoutMs?: number;
+                        /** @description end the session this long after it started, whatever it does */
+                        maxLifetimeMs?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            /** @description ISO time */
+                            createdAt: string;
+                            /** @description ISO time of the last request that used the session */
+                            lastUsedAt: string;
+                            /** @description ISO time the session ends unless it is used again (idle timeout or lifetime) */
+                            expiresAt: string;
+                            /** @description ISO time the lifetime ends */
+                            endsAt: string;
+                            idleTimeoutMs: number;
+                            maxLifetimeMs: number;
+                            network: "none" | "loopback";
+                            runtimes: "*" | string[];
+                            limits: {
+                                /** @description CPU time of the whole process tree (cgroup accounting), ms */
+                                cpuTimeMs: number;
+                                /** @description wall-clock time, ms */
+                                wallTimeMs: number;
+                                /** @description memory of the whole process tree (cgroup limit, swap = memory), bytes */
+                                memoryBytes: number;
+                                /** @description processes and threads of the whole tree (pids cgroup) */
+                                processes: number;
+                                /** @description open files per process (RLIMIT_NOFILE) */
+                                openFiles: number;
+                                /** @description largest file a process may write (RLIMIT_FSIZE), bytes */
+                                fileSizeBytes: number;
+                                /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
+                                outputBytes: number;
+                            };
+                            /** @description the sandbox's memory: no exec gets more */
+                            memoryBytes: number;
+                            /** @description size of the working dir (and of /tmp) */
+                            diskBytes: number;
+                            /** @description an exec is running */
+                            busy: boolean;
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A session */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            /** @description ISO time */
+                            createdAt: string;
+                            /** @description ISO time of the last request that used the session */
+                            lastUsedAt: string;
+                            /** @description ISO time the session ends unless it is used again (idle timeout or lifetime) */
+                            expiresAt: string;
+                            /** @description ISO time the lifetime ends */
+                            endsAt: string;
+                            idleTimeoutMs: number;
+                            maxLifetimeMs: number;
+                            network: "none" | "loopback";
+                            runtimes: "*" | string[];
+                            limits: {
+                                /** @description CPU time of the whole process tree (cgroup accounting), ms */
+                                cpuTimeMs: number;
+                                /** @description wall-clock time, ms */
+                                wallTimeMs: number;
+                                /** @description memory of the whole process tree (cgroup limit, swap = memory), bytes */
+                                memoryBytes: number;
+                                /** @description processes and threads of the whole tree (pids cgroup) */
+                                processes: number;
+                                /** @description open files per process (RLIMIT_NOFILE) */
+                                openFiles: number;
+                                /** @description largest file a process may write (RLIMIT_FSIZE), bytes */
+                                fileSizeBytes: number;
+                                /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
+                                outputBytes: number;
+                            };
+                            /** @description the sandbox's memory: no exec gets more */
+                            memoryBytes: number;
+                            /** @description size of the working dir (and of /tmp) */
+                            diskBytes: number;
+                            /** @description an exec is running */
+                            busy: boolean;
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** End a session (stops a running exec, removes its sandbox and files) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            ended: boolean;
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/exec": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run a command ({argv}) or a program ({language, code|files}) in the session; SSE with Accept: text/event-stream
+         * @description One exec at a time (409 SESSION_BUSY). Files of the working dir persist between execs. The answer is the result contract (language "command" for a command exec); with `Accept: text/event-stream` the same events as POST /v1/execute.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description argv[0] is absolute or looked up in the sandbox PATH (/usr/local/bin:/usr/bin:/bin); runs in /box */
+                        argv: string[];
+                        /** @description over the base env (PATH, HOME=/tmp, LANG, TMPDIR) */
+                        env?: {
+                            [key: string]: string;
+                        };
+                        stdin?: string;
+                        stdinEncoding?: "utf8" | "base64" | "hex";
+                        /** @description Limits for one stage; each at most the tenant maximum (see GET /v1/runtimes) */
+                        limits?: {
+                            /** @description CPU time of the whole process tree (cgroup accounting), ms */
+                            cpuTimeMs?: number;
+                            /** @description wall-clock time, ms */
+                            wallTimeMs?: number;
+                            /** @description memory of the whole process tree (cgroup limit, swap = memory), bytes */
+                            memoryBytes?: number;
+                            /** @description processes and threads of the whole tree (pids cgroup) */
+                            processes?: number;
+                            /** @description open files per process (RLIMIT_NOFILE) */
+                            openFiles?: number;
+                            /** @description largest file a process may write (RLIMIT_FSIZE), bytes */
+                            fileSizeBytes?: number;
+                            /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
+                            outputBytes?: number;
+                        };
+                    } | {
+                        /** @description runtime name or alias */
+                        language: string;
+                        /** @description exact version or selector ("*", "3.x") */
+                        version?: string;
+                        files?: {
+                            /** @description relative path; the first file is the entry */
+                            name?: string;
+                            content: string;
+                            encoding?: "utf8" | "base64" | "hex";
+                        }[];
+                        /** @description the entry file, under the runtime's default name (before `files`) */
+                        code?: string;
+                        stdin?: string;
+                        stdinEncoding?: "utf8" | "base64" | "hex";
+                        args?: string[];
+                        /** @description Limits for one stage; each at most the tenant maximum (see GET /v1/runtimes) */
+                        limits?: {
+                            /** @description CPU time of the whole process tree (cgroup accounting), ms */
+                            cpuTimeMs?: number;
+                            /** @description wall-clock time, ms */
+                            wallTimeMs?: number;
+                            /** @description memory of the whole process tree (cgroup limit, swap = memory), bytes */
+                            memoryBytes?: number;
+                            /** @description processes and threads of the whole tree (pids cgroup) */
+                            processes?: number;
+                            /** @description open files per process (RLIMIT_NOFILE) */
+                            openFiles?: number;
+                            /** @description largest file a process may write (RLIMIT_FSIZE), bytes */
+                            fileSizeBytes?: number;
+                            /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
+                            outputBytes?: number;
+                        };
+                        /** @description Limits for one stage; each at most the tenant maximum (see GET /v1/runtimes) */
+                        compileLimits?: {
+                            /** @description CPU time of the whole process tree (cgroup accounting), ms */
+                            cpuTimeMs?: number;
+                            /** @description wall-clock time, ms */
+                            wallTimeMs?: number;
+                            /** @description memory of the whole process tree (cgroup limit, swap = memory), bytes */
+                            memoryBytes?: number;
+                            /** @description processes and threads of the whole tree (pids cgroup) */
+                            processes?: number;
+                            /** @description open files per process (RLIMIT_NOFILE) */
+                            openFiles?: number;
+                            /** @description largest file a process may write (RLIMIT_FSIZE), bytes */
+                            fileSizeBytes?: number;
+                            /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
+                            outputBytes?: number;
+                        };
+                    };
+                };
+            };
+            responses: {
+                /** @description the result (JSON), or its events (text/event-stream) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            language: string;
+                            version: string;
+                            /** @description the status of the whole execution */
+                            status: "ok" | "runtime_error" | "time_limit" | "memory_limit" | "output_limit" | "internal_error" | "compile_error";
+                            /** @description null for interpreted languages */
+                            compile: {
+                                /** @description what the stage did */
+                                status: "ok" | "runtime_error" | "time_limit" | "memory_limit" | "output_limit" | "internal_error";
+                                /** @description null when a signal ended it */
+                                exitCode: number | null;
+                                /** @description e.g. "SIGKILL"; SIGSYS means seccomp killed it */
+                                signal: string | null;
+                                stdout: string;
+                                stderr: string;
+                                stdoutTruncated: boolean;
+                                stderrTruncated: boolean;
+                                /** @description CPU time of the whole process tree */
+                                cpuTimeMs: number;
+                                wallTimeMs: number;
+                                /** @description peak memory of the whole process tree of this stage */
+                                memoryBytes: number;
+                                /** @description compile stages only: the output came from the compile cache */
+                                cached?: boolean;
+                                /** @description stdout and stderr interleaved in arrival order (HTTP API only) */
+                                output?: string;
+                            } | (never | null);
+                            /** @description null when the compile failed */
+                            run: {
+                                /** @description what the stage did */
+                                status: "ok" | "runtime_error" | "time_limit" | "memory_limit" | "output_limit" | "internal_error";
+                                /** @description null when a signal ended it */
+                                exitCode: number | null;
+                                /** @description e.g. "SIGKILL"; SIGSYS means seccomp killed it */
+                                signal: string | null;
+                                stdout: string;
+                                stderr: string;
+                                stdoutTruncated: boolean;
+                                stderrTruncated: boolean;
+                                /** @description CPU time of the whole process tree */
+                                cpuTimeMs: number;
+                                wallTimeMs: number;
+                                /** @description peak memory of the whole process tree of this stage */
+                                memoryBytes: number;
+                                /** @description compile stages only: the output came from the compile cache */
+                                cached?: boolean;
+                                /** @description stdout and stderr interleaved in arrival order (HTTP API only) */
+                                output?: string;
+                            } | (never | null);
+                        };
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description every polyrun error */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Regular files of the working dir (relative paths; symlinks neither listed nor followed) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            files: string[];
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/files/{*}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A file of the working dir, as raw bytes (a symlink is never followed) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    "*": string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the file */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/octet-stream": string;
+                    };
+                };
+                /** @description every polyrun error */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        /** Write a file (replacing one of that name): raw bytes (application/octet-stream) or JSON {content, encoding} */
+        put: {
+            parameters: {
+                query?: {
+                    /** @description permission bits, octal; default 644 */
+                    mode?: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                    "*": string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            path: string;
+                            bytes: number;
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Remove a file (or an empty directory) of the working dir */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    "*": string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            path: string;
+                            deleted: boolean;
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/runtimes": {
         parameters: {
             query?: never;
@@ -997,6 +1864,240 @@ export interface paths {
                     content: {
                         "application/json": {
                             message: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/connect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Interactive execution (upgrades to WebSocket)
+         * @description Upgrades to a WebSocket. Client: first {"type":"execute", ...the POST /v1/execute body} (within 10 s), then {"type":"stdin","data":"<base64>"}, {"type":"stdin_end"}, {"type":"signal","signal":"SIGINT"}. Server: the events of the event stream, one JSON message each ({"type":"stage"|"stdout"|"stderr"|"exit", ...}), then {"type":"result","result"} and close 1000; or {"type":"error","error":{code,message}} and close 4000 + its HTTP status. An invalid message during the run gets an error message and the run goes on. Messages are limited to the body limit.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Switching Protocols: the connection is a WebSocket from here on */
+                101: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": string;
+                    };
+                };
+                /** @description every polyrun error */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/connect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Piston-compatible interactive execution (upgrades to WebSocket)
+         * @description Upgrades to a WebSocket. Client: {"type":"init", ...the execute body} within 1 s, then {"type":"data","stream":"stdin","data"} and {"type":"signal","signal":"SIGINT"}. Server: {"type":"runtime","language","version"}, {"type":"stage","stage"}, {"type":"data","stream":"stdout"|"stderr","data"}, {"type":"exit","stage","code","signal"}, {"type":"error","message"}. Close codes: 4000 already initialized, 4001 init timeout, 4002 notified error, 4003 not initialized, 4004 can only write to stdin, 4005 invalid signal, 4999 job completed. Output caps apply.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Switching Protocols: the connection is a WebSocket from here on */
+                101: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": string;
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mcp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Model Context Protocol (Streamable HTTP, stateless): tools list_runtimes and run_code for AI agents
+         * @description Send JSON-RPC 2.0 messages (initialize, tools/list, tools/call...) with `Accept: application/json, text/event-stream`. Answers JSON; a notification alone is answered 202 with no body. Each run_code call is one execution of the key's tenant (quota, limits and languages of its policy). polyrun's errors are tool results with isError and {error: {code, message}}.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            /** @description a JSON-RPC 2.0 message or batch (MCP) */
+            requestBody: {
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            responses: {
+                /** @description the JSON-RPC response(s) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            jsonrpc: "2.0";
+                            id: string | number | (never | null);
+                            /** @description e.g. tools/list: {tools}; tools/call: {content, structuredContent?, isError?} */
+                            result?: unknown;
+                            error?: {
+                                code: number;
+                                message: string;
+                                data?: unknown;
+                            };
+                        } | {
+                            /** @enum {string} */
+                            jsonrpc: "2.0";
+                            id: string | number | (never | null);
+                            /** @description e.g. tools/list: {tools}; tools/call: {content, structuredContent?, isError?} */
+                            result?: unknown;
+                            error?: {
+                                code: number;
+                                message: string;
+                                data?: unknown;
+                            };
+                        }[];
+                    };
+                };
+                /** @description every polyrun error */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
                         };
                     };
                 };

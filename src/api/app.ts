@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import websocket from '@fastify/websocket';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { errors } from '../contract/errors.js';
 import { anonymousPolicy } from '../config/policy.js';
@@ -34,11 +35,15 @@ import { UsageStore } from '../store/usage.js';
 import { createMetrics } from '../telemetry/metrics.js';
 import { httpError, noRoute, sendError } from './errors.js';
 import { gracefulShutdown } from './shutdown.js';
+import { pistonConnectRoutes, v1ConnectRoutes } from './routes/connect.js';
 import { pistonRoutes } from './routes/piston.js';
 import { playgroundRoutes } from './routes/playground.js';
 import { systemRoutes } from './routes/system.js';
 import { v1Routes } from './routes/v1.js';
+import { sessionRoutes } from './routes/sessions.js';
+import { SessionManager, sessionBackend } from '../sessions/manager.js';
 import type { AppServices } from './services.js';
+import { mcpRoutes } from '../mcp/http.js';
 
 export interface BuildAppOptions {
   config: PolyrunConfig;
@@ -118,6 +123,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     auditIncludeSource: config.audit.includeSource,
   });
   const services: AppServices = { config, executor, executions, quota, results, usage, metrics };
+  const sessions = new SessionManager({ backend: sessionBackend(executor), metrics, now, log: (level, msg, fields) => app.log[level](fields ?? {}, msg) });
 
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
   app.setNotFoundHandler((request, reply) =>
@@ -146,6 +152,15 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  // WebSocket upgrades go through the routes and their hooks like any request; a message may be as large as a body.
+  await app.register(websocket, {
+    options: { maxPayload: config.bodyLimitBytes },
+    // A client's protocol error (an oversized or malformed frame) is logged at info, not as a server error.
+    errorHandler: (err, socket, request) => {
+      request.log.info({ err: err.message }, 'websocket closed on a protocol error');
+      socket.terminate();
+    },
+  });
 
   await app.register(systemRoutes, { services });
   await app.register(playgroundRoutes);
@@ -159,7 +174,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     await api.register(rateLimiting, { metrics, now, unauthenticatedRate: anonymousPolicy(config).rate });
     await api.register(quotaCheck, { guard: quota });
     await api.register(v1Routes, { prefix: '/v1', services });
+    await api.register(sessionRoutes, { prefix: '/v1', services, sessions });
     await api.register(pistonRoutes, { prefix: '/api/v2', services });
+    await api.register(v1ConnectRoutes, { prefix: '/v1', services });
+    await api.register(pistonConnectRoutes, { prefix: '/api/v2', services });
+    await api.register(mcpRoutes, { services });
   });
 
   const shutdown = gracefulShutdown(app as unknown as FastifyInstance, executions, config.shutdownGraceMs);
@@ -171,6 +190,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     await executions.drain();
     executions.abortAll();
     await executions.waitIdle(10_000);
+    await sessions.closeAll();
     await worker.close();
     if (options.closeExecutor ?? true) await executor.close();
     usage.close();

@@ -10,7 +10,9 @@ import type { ExecutionEvent } from '../contract/events.js';
 import type { ExecuteBody } from '../contract/request.js';
 import type { Tenant } from '../config/policy.js';
 import type { ExecutionInput, IdentifiedResult, Launched } from '../pipeline/execution.js';
-import { prepareExecution } from '../pipeline/prepare.js';
+import { prepareExecution, type PreparedExecution } from '../pipeline/prepare.js';
+import { Type, type TSchema } from '@sinclair/typebox';
+import { EVENT_STREAM_DESCRIPTION } from './schemas.js';
 import { httpError } from './errors.js';
 import type { AppServices } from './services.js';
 import { sseFrame } from './sse.js';
@@ -20,7 +22,28 @@ export function tenantOf(request: FastifyRequest): Tenant {
   return request.tenant;
 }
 
-/** Validation stage: the body becomes a prepared execution, or a counted 4xx. */
+/** Validation stage for any transport: the body becomes a prepared execution, or a 4xx counted in metrics. */
+export function prepareForTenant(services: AppServices, tenant: Tenant, body: ExecuteBody): PreparedExecution {
+  try {
+    return prepareExecution(body, { runtimes: services.executor, policy: tenant.policy });
+  } catch (err) {
+    if (err instanceof PolyrunError) services.metrics.validationFailures.inc({ code: err.code });
+    throw err;
+  }
+}
+
+/** The 200 answer of a route that answers JSON, or its events with `Accept: text/event-stream`. */
+export function jsonOrEventStream(schema: TSchema) {
+  return {
+    description: 'the result (JSON), or its events (text/event-stream)',
+    content: {
+      'application/json': { schema },
+      'text/event-stream': { schema: Type.String({ description: EVENT_STREAM_DESCRIPTION }) },
+    },
+  };
+}
+
+/** Validation stage of an HTTP execution route; the quota hook's lease goes with it. */
 export function executionInput(
   services: AppServices,
   request: FastifyRequest,
@@ -28,13 +51,7 @@ export function executionInput(
   extra: Pick<ExecutionInput, 'signal' | 'onEvent'> = {},
 ): ExecutionInput {
   const tenant = tenantOf(request);
-  let prepared;
-  try {
-    prepared = prepareExecution(body, { runtimes: services.executor, policy: tenant.policy });
-  } catch (err) {
-    if (err instanceof PolyrunError) services.metrics.validationFailures.inc({ code: err.code });
-    throw err;
-  }
+  const prepared = prepareForTenant(services, tenant, body);
   const lease = request.quotaLease;
   if (!lease) throw errors.internal('execution route without a quota lease');
   return { tenant, prepared, lease, log: request.log, ...extra };

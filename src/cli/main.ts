@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `polyrun` command line: `run`, `runtimes`, `doctor`, `serve`, `keys`.
+ * The `polyrun` command line: `run`, `runtimes`, `doctor`, `serve`, `keys`, `mcp`.
  * Exit status: 0 when polyrun did its job (whatever the program did), 1 for polyrun's own errors, 2 for
  * bad usage. Errors are one clear line on stderr.
  */
@@ -13,14 +13,16 @@ const USAGE = `usage: polyrun <command> [options]
 
 commands:
   run FILE... [--language L] [--stdin TEXT | --stdin-file F] [--arg A]... [--time-limit MS]
-              [--wall-limit MS] [--memory-limit MB] [--json]
+              [--wall-limit MS] [--memory-limit MB] [--json] [--interactive] [--config F]
                       run a program in a sandbox (language inferred from the first file's extension);
-                      an argument that starts with "-" is given as --arg=-x
+                      an argument that starts with "-" is given as --arg=-x; --interactive connects
+                      the terminal (input as typed, output as it comes, Ctrl-C sends SIGINT)
   runtimes [--json]   list the runtimes that passed their self-test on this host
   doctor              check this host (namespaces, seccomp, cgroups, OCI runtime) and say what to fix
   serve [options]     start the HTTP service (see docs/configuration.md)
   keys create --tenant T
                       create an API key for a tenant (printed once, stored hashed)
+  mcp [--config FILE] serve the Model Context Protocol on stdin/stdout (tools for AI agents)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -36,6 +38,10 @@ async function main(argv: string[]): Promise<number> {
       const { serveCommand } = await import('./serve.js');
       await serveCommand(rest);
       return 0;
+    }
+    case 'mcp': {
+      const { mcpCommand } = await import('./mcp.js');
+      return mcpCommand(rest);
     }
     case 'keys': {
       const { keysCommand } = await import('./keys.js');

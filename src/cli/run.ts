@@ -6,7 +6,8 @@ import { basename } from 'node:path';
 import { errors } from '../contract/errors.js';
 import { loadConfigFile } from '../config/load.js';
 import type { ExecutionResult, StageResult } from '../contract/result.js';
-import { createExecutor } from '../executor/executor.js';
+import type { ExecutionRequest } from '../contract/request.js';
+import { createExecutor, type SandboxExecutor } from '../executor/executor.js';
 import { findManifest, loadManifests } from '../runtimes/registry.js';
 import { parse, UsageError } from './args.js';
 
@@ -29,11 +30,15 @@ export async function runCommand(args: string[]): Promise<number> {
     'wall-limit': { type: 'string' },
     'memory-limit': { type: 'string' },
     json: { type: 'boolean' },
+    interactive: { type: 'boolean', short: 'i' },
     config: { type: 'string' },
   });
   if (positionals.length === 0) throw new UsageError('run needs at least one FILE');
   if (values.stdin !== undefined && values['stdin-file'] !== undefined) {
     throw new UsageError('give --stdin or --stdin-file, not both');
+  }
+  if (values.interactive && (values.stdin !== undefined || values['stdin-file'] !== undefined || values.json)) {
+    throw new UsageError('--interactive reads stdin from the terminal and prints output as it comes: not with --stdin, --stdin-file or --json');
   }
   const cpuTimeMs = positiveInt('time-limit', values['time-limit']);
   const wallTimeMs = positiveInt('wall-limit', values['wall-limit']);
@@ -67,7 +72,7 @@ export async function runCommand(args: string[]): Promise<number> {
       const why = executor.unavailable.find((u) => u.name === manifest.name)?.reason ?? 'not detected';
       throw errors.runtimeUnavailable(manifest.name, why);
     }
-    const result = await executor.execute({
+    const request = {
       language: manifest.name,
       files,
       stdin,
@@ -77,7 +82,14 @@ export async function runCommand(args: string[]): Promise<number> {
         ...(wallTimeMs !== undefined && { wallTimeMs }),
         ...(memoryMb !== undefined && { memoryBytes: memoryMb * MiB }),
       },
-    });
+    };
+    if (values.interactive) {
+      const outcome = await runInteractive(executor, request);
+      if (outcome === 'interrupted') return INTERRUPTED;
+      printSummary(outcome);
+      return 0;
+    }
+    const result = await executor.execute(request);
     if (values.json) process.stdout.write(JSON.stringify(publicResult(result)) + '\n');
     else printHuman(result);
   } finally {
@@ -110,6 +122,56 @@ export function publicResult(result: ExecutionResult): ExecutionResult {
   return { ...result, compile: strip(result.compile), run: strip(result.run) };
 }
 
+/** Exit status when the user stopped polyrun with Ctrl-C (128 + SIGINT, as shells report it). */
+const INTERRUPTED = 130;
+/** A second Ctrl-C within this time stops polyrun itself; the first one goes to the program. */
+const DOUBLE_INTERRUPT_MS = 2_000;
+
+/**
+ * `run --interactive`: the terminal connected to the running program. What is typed (or piped) goes to its
+ * stdin as it comes, the end of input closes its stdin, its stdout and stderr are written as they arrive;
+ * Ctrl-C sends SIGINT to the program, and a second Ctrl-C within 2 s (or once the program has ended) stops
+ * polyrun, cancelling the execution.
+ */
+async function runInteractive(executor: SandboxExecutor, request: ExecutionRequest): Promise<ExecutionResult | 'interrupted'> {
+  const cancel = new AbortController();
+  const execution = executor.start(request, {
+    interactive: true,
+    signal: cancel.signal,
+    onEvent: (event) => {
+      if (event.type === 'stdout') process.stdout.write(event.data);
+      else if (event.type === 'stderr') process.stderr.write(event.data);
+    },
+  });
+  let ended = false;
+  let lastInterrupt = -Infinity;
+  const onInterrupt = () => {
+    const now = Date.now();
+    if (ended || cancel.signal.aborted) process.exit(INTERRUPTED);
+    if (now - lastInterrupt <= DOUBLE_INTERRUPT_MS) {
+      cancel.abort();
+      return;
+    }
+    lastInterrupt = now;
+    execution.signal('SIGINT');
+  };
+  const onData = (chunk: Buffer) => execution.write(chunk);
+  const onEnd = () => execution.end();
+  process.on('SIGINT', onInterrupt);
+  process.stdin.on('data', onData);
+  process.stdin.on('end', onEnd);
+  try {
+    const result = await execution.result;
+    return cancel.signal.aborted ? 'interrupted' : result;
+  } finally {
+    ended = true;
+    process.stdin.off('data', onData);
+    process.stdin.off('end', onEnd);
+    process.stdin.destroy(); // nothing more to read: let the process end
+    process.off('SIGINT', onInterrupt);
+  }
+}
+
 function printHuman(result: ExecutionResult): void {
   if (result.compile && result.compile.status !== 'ok') {
     process.stdout.write(result.compile.stdout);
@@ -119,6 +181,11 @@ function printHuman(result: ExecutionResult): void {
     process.stdout.write(result.run.stdout);
     process.stderr.write(result.run.stderr);
   }
+  printSummary(result);
+}
+
+/** The one-line summary on stderr. */
+function printSummary(result: ExecutionResult): void {
   const stage = result.run ?? result.compile;
   const parts = [`${result.language} ${result.version}`, result.status];
   if (stage) {

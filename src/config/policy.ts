@@ -14,6 +14,23 @@ export interface TenantPolicy {
   languages: '*' | string[];
   /** Network modes a request may ask for. */
   network: NetworkMode[];
+  sessions: SessionPolicy;
+}
+
+/** Stateful sessions (POST /v1/sessions): how many, how long, how large. */
+export interface SessionPolicy {
+  /** Sessions open at once; 0 disables sessions for the tenant. */
+  maxOpen: number;
+  /** Idle timeout when the request names none, and the most it may ask for. */
+  idleTimeoutMs: number;
+  maxIdleTimeoutMs: number;
+  /** Lifetime when the request names none, and the most it may ask for. */
+  lifetimeMs: number;
+  maxLifetimeMs: number;
+  /** Memory of the session's sandbox (every exec's memory limit is within it). */
+  memoryBytes: number;
+  /** Size of the session's working dir (tmpfs); /tmp has the same size. */
+  diskBytes: number;
 }
 
 export interface Tenant {
@@ -29,6 +46,15 @@ export const BUILTIN_POLICY: TenantPolicy = {
   maxLimits: MAX_LIMITS,
   languages: '*',
   network: [...NETWORK_MODES],
+  sessions: {
+    maxOpen: 4,
+    idleTimeoutMs: 5 * 60_000,
+    maxIdleTimeoutMs: 30 * 60_000,
+    lifetimeMs: 60 * 60_000,
+    maxLifetimeMs: 4 * 60 * 60_000,
+    memoryBytes: 512 * 1024 * 1024,
+    diskBytes: 64 * 1024 * 1024,
+  },
 };
 
 export function applyPolicyOverride(base: TenantPolicy, patch: PolicyOverride | undefined): TenantPolicy {
@@ -39,6 +65,7 @@ export function applyPolicyOverride(base: TenantPolicy, patch: PolicyOverride | 
     maxLimits: overlay(base.maxLimits, patch.maxLimits),
     languages: patch.languages ?? base.languages,
     network: patch.network ?? base.network,
+    sessions: { ...base.sessions, ...Object.fromEntries(Object.entries(patch.sessions ?? {}).filter(([, v]) => v !== undefined)) },
   };
 }
 

@@ -47,6 +47,20 @@ export const PolicyOverrideSchema = Type.Object(
         description: 'network modes the tenant may ask for ("none" is the default of every request)',
       }),
     ),
+    sessions: Type.Optional(
+      Type.Object(
+        {
+          maxOpen: Type.Optional(Type.Integer({ minimum: 0, description: 'sessions open at once (0: no sessions)' })),
+          idleTimeoutMs: Type.Optional(PositiveInt('idle timeout of a session that names none, ms')),
+          maxIdleTimeoutMs: Type.Optional(PositiveInt('longest idle timeout a session may ask for, ms')),
+          lifetimeMs: Type.Optional(PositiveInt('lifetime of a session that names none, ms')),
+          maxLifetimeMs: Type.Optional(PositiveInt('longest lifetime a session may ask for, ms')),
+          memoryBytes: Type.Optional(PositiveInt("memory of a session's sandbox, bytes")),
+          diskBytes: Type.Optional(PositiveInt("size of a session's working dir and of its /tmp, bytes")),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   LANGUAGE_NOT_ALLOWED: 403,
   NETWORK_NOT_ALLOWED: 403,
   NOT_FOUND: 404,
+  SESSION_BUSY: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   VALIDATION_FAILED: 422,
@@ -26,6 +27,7 @@ export const ERROR_CODES = {
   TOO_MANY_ARGS: 422,
   RATE_LIMITED: 429,
   QUOTA_EXCEEDED: 429,
+  SESSION_LIMIT: 429,
   CLIENT_CLOSED: 499,
   QUEUE_FULL: 503,
   QUEUE_TIMEOUT: 503,
@@ -128,6 +130,17 @@ export const errors = {
   shuttingDown: () =>
     new PolyrunError('SHUTTING_DOWN', 'the service is shutting down; retry on another instance', { retryAfterSeconds: 1 }),
   notReady: (message: string) => new PolyrunError('NOT_READY', message),
+  sessionNotFound: (id: string) => new PolyrunError('NOT_FOUND', `no session ${id} (unknown, ended or not yours)`, { session: id }),
+  sessionBusy: (id: string) =>
+    new PolyrunError('SESSION_BUSY', `session ${id} is running another exec; one exec at a time per session`, { session: id }),
+  sessionLimit: (limit: number) =>
+    new PolyrunError('SESSION_LIMIT', `this API key has ${limit} sessions open, its maximum; delete one first`, {
+      limit,
+      retryAfterSeconds: 1,
+    }),
+  invalidSessionPath: (path: string, reason: string) =>
+    new PolyrunError('INVALID_FILE_NAME', `path "${path}" ${reason}`, { path, reason }),
+  sessionsUnavailable: () => new PolyrunError('NOT_READY', 'sessions need the sandboxed executor, which this server does not run'),
   internal: (message = 'internal error') => new PolyrunError('INTERNAL', message),
   /** An async result that finished but could not be written to the data dir. */
   resultNotStored: (file: string) =>

@@ -5,7 +5,7 @@
  *
  * It decodes frames and routes them: 'H' to the hello wait, 'D' (and 'N' while a request waits) to the
  * oldest request, everything else ('O', 'E', 'X', and an 'N' about a run frame) to the current stage
- * listener. Requests ('F', 'G', 'L') are answered in order; init handles them only between stages, so the
+ * listener. Requests ('F', 'G', 'L', 'U') are answered in order; init handles them only between stages, so the
  * channel refuses a request while a stage listener is set.
  */
 import { FRAME, FrameDecoder, type Frame } from './protocol.js';
@@ -89,7 +89,7 @@ export class FrameChannel {
     for (const frame of frames) this.proc.stdin.write(frame);
   }
 
-  /** Send a request frame ('F', 'G', 'L') and wait for its answer ('D' or 'N'). Not while a stage runs. */
+  /** Send a request frame ('F', 'G', 'L', 'U') and wait for its answer ('D' or 'N'). Not while a stage runs. */
   request(frame: Buffer): Promise<Frame> {
     return new Promise<Frame>((resolve, reject) => {
       if (this.stage) {

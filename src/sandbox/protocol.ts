@@ -16,6 +16,8 @@ export const FRAME = {
   signal: 'S',
   get: 'G',
   list: 'L',
+  /** Between stages: remove a file (or an empty directory) of the working dir; answered 'D' or 'N'. */
+  unlink: 'U',
   hello: 'H',
   stdout: 'O',
   stderr: 'E',
@@ -38,10 +40,19 @@ export function encodeFrame(type: string, payload: Buffer = Buffer.alloc(0)): Bu
   return Buffer.concat([header, payload]);
 }
 
-export function encodeFile(name: string, content: Buffer, mode: number): Buffer {
+/** Bit of an 'F' frame's mode word: replace an existing file of that name (never written through). */
+export const FILE_OVERWRITE = 0x8000_0000;
+
+export function encodeFile(name: string, content: Buffer, mode: number, overwrite = false): Buffer {
   const head = Buffer.alloc(4);
-  head.writeUInt32BE(mode & 0o777, 0);
+  head.writeUInt32BE(((mode & 0o777) | (overwrite ? FILE_OVERWRITE : 0)) >>> 0, 0);
   return encodeFrame(FRAME.file, Buffer.concat([head, Buffer.from(name + '\0', 'utf8'), content]));
+}
+
+/** Remove a file (or an empty directory) of the working dir. */
+export function encodeUnlink(name: string): Buffer {
+  if (name.includes('\0')) throw new Error('NUL byte in a file name');
+  return encodeFrame(FRAME.unlink, Buffer.from(name + '\0', 'utf8'));
 }
 
 export interface RunCommand {

@@ -14,7 +14,7 @@ import { DEFAULT_PROFILE, type SandboxProfile } from '../contract/profile.js';
 import { SandboxCgroup } from './cgroups.js';
 import { FrameChannel } from './channel.js';
 import type { SandboxHost } from './host.js';
-import { FRAME, decodeFileData, encodeFile, encodeFrame } from './protocol.js';
+import { FRAME, decodeFileData, encodeFile, encodeFrame, encodeSignal, encodeUnlink } from './protocol.js';
 import { buildSpec } from './specconv.js';
 import {
   STACK_BYTES,
@@ -55,6 +55,7 @@ export interface SandboxStartOptions {
 const INIT_PATH = '/.polyrun/init';
 const HELLO_TIMEOUT_MS = 15_000;
 const DESTROY_GRACE_MS = 2_000;
+const STAGE_KILL_GRACE_MS = 2_000;
 const FOREGROUND_CPU_SHARES = 1024;
 const BACKGROUND_CPU_SHARES = 2;
 const BACKGROUND_NICENESS = 10;
@@ -67,6 +68,8 @@ export class Sandbox {
   readonly profile: SandboxProfile;
   private readonly bundle: string;
   private channel?: FrameChannel;
+  /** Stages started so far (tells a late kill which stage it was meant for). */
+  private stages = 0;
   /** Resolves when the runtime process has exited (tests wait on it). */
   private exited?: Promise<void>;
   private destroyed?: Promise<void>;
@@ -135,10 +138,13 @@ export class Sandbox {
     for (const pid of this.cgroup.processes()) setPriority(pid, 0);
   }
 
-  /** Place files in the working dir. Names were validated by the caller; init re-checks them. */
-  async putFiles(files: { name: string; content: Buffer; mode: number }[]): Promise<void> {
+  /**
+   * Place files in the working dir. Names were validated by the caller; init re-checks them and follows no
+   * symlink on the way. An existing file fails, unless `overwrite` (then it is replaced, not written through).
+   */
+  async putFiles(files: { name: string; content: Buffer; mode: number }[], options: { overwrite?: boolean } = {}): Promise<void> {
     const channel = this.ready;
-    const answers = await Promise.all(files.map((f) => channel.request(encodeFile(f.name, f.content, f.mode))));
+    const answers = await Promise.all(files.map((f) => channel.request(encodeFile(f.name, f.content, f.mode, options.overwrite))));
     const failed = answers.findIndex((a) => a.type === FRAME.error);
     if (failed >= 0) {
       throw new Error(`could not write ${files[failed]!.name}: ${answers[failed]!.payload.toString('utf8')}`);
@@ -149,6 +155,12 @@ export class Sandbox {
   async getFile(name: string): Promise<{ mode: number; content: Buffer } | null> {
     const answer = await this.ready.request(encodeFrame(FRAME.get, Buffer.from(name + '\0', 'utf8')));
     return answer.type === FRAME.data ? decodeFileData(answer.payload) : null;
+  }
+
+  /** Remove a file (or an empty directory) of the working dir; null when done, else why not. */
+  async deleteFile(name: string): Promise<string | null> {
+    const answer = await this.ready.request(encodeUnlink(name));
+    return answer.type === FRAME.data ? null : answer.payload.toString('utf8');
   }
 
   /** Relative paths of the regular files under the working dir (symlinks neither listed nor followed). */
@@ -163,19 +175,38 @@ export class Sandbox {
    * through the returned handle, and `done` resolves with the outcome. Never throws for what the program
    * did; a stage that cannot start (sandbox gone, another stage running) resolves with a sandboxError.
    */
-  startStage(cmd: StageCommand, options: StageOptions = {}): RunningStage {
+  startStage(cmd: StageCommand, options: StageOptions = {}, keep: { sandbox?: boolean } = {}): RunningStage {
     const channel = this.channel;
     if (!channel) return endedStage('sandbox is not running');
+    const stage = ++this.stages;
+    const killContainer = () => void this.host.runtime.kill(this.id).catch(() => undefined);
     return startStage(
       {
         channel,
         cgroup: this.cgroup,
         shape: this.shape,
-        killContainer: () => void this.host.runtime.kill(this.id).catch(() => undefined),
+        killContainer: keep.sandbox ? () => this.killStageOnly(channel, stage, killContainer) : killContainer,
       },
       cmd,
       options,
     );
+  }
+
+  /**
+   * A sandbox that outlives its stages (a session): a crossed limit ends the stage, not the sandbox. SIGKILL
+   * goes to the stage's process group; once its main process is gone polyrun-init kills everything else in
+   * the namespace and reports the exit. A stage that dodged the signal (left its group) or blocked the
+   * channel is still running after STAGE_KILL_GRACE_MS: then the container goes after all.
+   */
+  private killStageOnly(channel: FrameChannel, stage: number, killContainer: () => void): void {
+    try {
+      channel.send(encodeSignal('SIGKILL'));
+    } catch {
+      // the channel closed: the stage is over anyway
+    }
+    setTimeout(() => {
+      if (this.stages === stage && channel.stageRunning) killContainer();
+    }, STAGE_KILL_GRACE_MS).unref();
   }
 
   /** Run one stage to its end (startStage(...).done); never throws for what the program did. */

@@ -140,6 +140,19 @@ export function createMetrics(options: MetricsOptions = {}) {
       labelNames: ['kind'] as const,
       registers,
     }),
+    sessionsOpen: new Gauge({ name: 'polyrun_sessions_open', help: 'Stateful sessions open now', registers }),
+    sessionsCreated: new Counter({ name: 'polyrun_sessions_created_total', help: 'Stateful sessions created', registers }),
+    sessionsEnded: new Counter({
+      name: 'polyrun_sessions_ended_total',
+      help: 'Stateful sessions ended, by reason (deleted, idle, lifetime, shutdown, failed)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    sessionExecCpuSeconds: new Counter({
+      name: 'polyrun_session_exec_cpu_seconds_total',
+      help: 'CPU seconds used by the execs of stateful sessions',
+      registers,
+    }),
   };
 }
 

@@ -138,3 +138,38 @@ describe('polyrun runtimes and doctor', () => {
     expect(r.code).toBe(0);
   });
 });
+
+it('run --interactive connects stdin and stdout to the program as they come', async () => {
+  const { spawn } = await import('node:child_process');
+  const prog = file('turns.py', 'print("hello " + input(), flush=True)\nprint("bye " + input(), flush=True)\n');
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'run', prog, '--interactive'], {
+    cwd: ROOT,
+    env: { ...process.env, POLYRUN_DATA_DIR: join(work, 'data') },
+  });
+  let stdout = '';
+  let stderr = '';
+  const waiters = new Set<() => void>();
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    for (const w of [...waiters]) w();
+  });
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const output = (text: string) =>
+    new Promise<void>((resolve) => {
+      const check = () => stdout.includes(text) && (waiters.delete(check), resolve());
+      waiters.add(check);
+      check();
+    });
+
+  child.stdin.write('ada\n');
+  await output('hello ada\n');
+  // The program waits for its second line: it has answered the first one only.
+  expect(stdout).toBe('hello ada\n');
+  child.stdin.write('lovelace\n');
+  await output('bye lovelace\n');
+  child.stdin.end();
+  expect(await exited).toBe(0);
+  expect(stdout).toBe('hello ada\nbye lovelace\n');
+  expect(stderr).toMatch(/\[polyrun\] python \S+ \| ok \| exit 0/);
+}, SPAWNS_TIMEOUT_MS);

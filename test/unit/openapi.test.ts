@@ -20,10 +20,14 @@ describe('the OpenAPI document', () => {
       Object.entries(methods).map(([method, op]) => ({ name: `${method.toUpperCase()} ${path}`, op })),
     );
     expect(operations.map((o) => o.name)).toEqual(
-      expect.arrayContaining(['POST /v1/execute', 'POST /v1/executions', 'GET /v1/executions/{id}', 'GET /v1/runtimes', 'GET /v1/usage', 'GET /api/v2/runtimes', 'POST /api/v2/execute', 'GET /healthz', 'GET /readyz', 'GET /metrics']),
+      expect.arrayContaining(['POST /v1/execute', 'POST /v1/executions', 'GET /v1/executions/{id}', 'GET /v1/runtimes', 'GET /v1/usage', 'GET /api/v2/runtimes', 'POST /api/v2/execute', 'GET /v1/connect', 'GET /api/v2/connect', 'GET /healthz', 'GET /readyz', 'GET /metrics']),
     );
+    // The WebSocket routes answer 101 Switching Protocols, never a 2xx: their 101 response stands for it.
+    const WEBSOCKET_ROUTES = new Set(['GET /v1/connect', 'GET /api/v2/connect']);
     for (const { name, op } of operations) {
-      const success = Object.entries(op.responses ?? {}).filter(([code]) => /^2\d\d$/.test(code));
+      const success = Object.entries(op.responses ?? {}).filter(
+        ([code]) => /^2\d\d$/.test(code) || (WEBSOCKET_ROUTES.has(name) && code === '101'),
+      );
       expect(success.length, `${name} has a 2xx response`).toBeGreaterThan(0);
       for (const [code, response] of success) {
         const media = Object.values(response.content ?? {});

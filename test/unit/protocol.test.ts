@@ -200,3 +200,17 @@ describe('stage frames: stdin, end of stdin, signal', () => {
     }
   });
 });
+
+describe('file frames of sessions', () => {
+  it('sets the overwrite bit of the mode word only when asked', async () => {
+    const { FILE_OVERWRITE, encodeUnlink } = await import('../../src/sandbox/protocol.js');
+    const plain = new FrameDecoder().push(encodeFile('a.txt', Buffer.from('x'), 0o644))[0]!;
+    const over = new FrameDecoder().push(encodeFile('a.txt', Buffer.from('x'), 0o644, true))[0]!;
+    expect(plain.payload.readUInt32BE(0)).toBe(0o644);
+    expect(over.payload.readUInt32BE(0)).toBe((0o644 | FILE_OVERWRITE) >>> 0);
+    expect(over.payload.subarray(4).toString()).toBe('a.txt\0x');
+    const unlink = new FrameDecoder().push(encodeUnlink('d/b'))[0]!;
+    expect(unlink).toEqual({ type: FRAME.unlink, payload: Buffer.from('d/b\0') });
+    expect(() => encodeUnlink('a\0b')).toThrow();
+  });
+});

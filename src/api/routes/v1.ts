@@ -6,12 +6,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errors } from '../../contract/errors.js';
 import { allowedRuntimes } from '../../pipeline/prepare.js';
-import { executionInput, runForRequest, streamForRequest, tenantOf } from '../execution-route.js';
+import { executionInput, jsonOrEventStream, runForRequest, streamForRequest, tenantOf } from '../execution-route.js';
 import { Type } from '@sinclair/typebox';
 import {
   AcceptedSchema,
   ERROR_RESPONSES,
-  EVENT_STREAM_DESCRIPTION,
   ExecuteBodySchema,
   ExecutionIdParams,
   ExecutionQuery,
@@ -39,13 +38,7 @@ export const v1Routes: FastifyPluginAsyncTypebox<{ services: AppServices }> = as
         security,
         body: ExecuteBodySchema,
         response: {
-          200: {
-            description: 'the result (JSON), or its events (text/event-stream)',
-            content: {
-              'application/json': { schema: IdentifiedResultSchema },
-              'text/event-stream': { schema: Type.String({ description: EVENT_STREAM_DESCRIPTION }) },
-            },
-          },
+          200: jsonOrEventStream(IdentifiedResultSchema),
           ...ERROR_RESPONSES,
         },
       },

@@ -13,10 +13,14 @@
  * Protocol: binary frames on fd 0 (host -> init) and fd 1 (init -> host):
  *   u8 type, u32 big-endian payload length, payload.
  * host -> init, between stages:
- *   'F' file:   u32 mode, path, NUL, content       (created under the cwd, O_EXCL|O_NOFOLLOW)
+ *   'F' file:   u32 mode, path, NUL, content       (created under the cwd, O_EXCL|O_NOFOLLOW); the mode's
+ *               bit 31 (FILE_OVERWRITE) first unlinks an existing non-directory of that name
+ *   'U' unlink: path; removes that file (or empty directory); answered with 'D' (empty) or 'N'
  *   'R' run:    NUL-terminated fields: cpu_seconds, nofile, fsize, stack, argc, argv..., envc, env..., cwd;
  *               starts a stage (answered with 'N' if the fields do not parse)
  *   'G' get:    path; answered with 'D' (u32 mode, content) or 'N' (error text)
+ *   Paths of 'F', 'G' and 'U' are walked one component at a time (openat O_NOFOLLOW|O_DIRECTORY): a
+ *   symlink is never followed, neither as the last component nor as a directory on the way.
  *   'L' list:   answered with 'D': relative paths of the regular files under the cwd, each NUL-terminated
  *   'I' / 'C' / 'S' between stages are stale (their stage ended while the host was sending) and discarded.
  * host -> init, while a stage runs (any other frame type then is a protocol error: exit 124):
@@ -150,37 +154,62 @@ static int path_is_safe(const char *path) {
   return 1;
 }
 
-static int make_parents(char *path) {
-  for (char *p = path; *p; p++) {
-    if (*p != '/') continue;
-    *p = '\0';
-    int r = mkdir(path, 0755);
-    *p = '/';
-    if (r < 0 && errno != EEXIST) return -1;
+#define FILE_OVERWRITE 0x80000000u
+
+/* Opens the directory that holds `path`'s last component, walking from the cwd one component at a time
+ * with O_NOFOLLOW|O_DIRECTORY (a symlink anywhere on the way fails with ELOOP/ENOTDIR), creating missing
+ * directories when `create`. Returns the directory fd (or -1, errno set) and points *leaf into `path`. */
+static int open_parent(char *path, int create, const char **leaf) {
+  int dir = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return -1;
+  char *p = path;
+  for (char *slash; (slash = strchr(p, '/')) != NULL; p = slash + 1) {
+    *slash = '\0';
+    if (create && mkdirat(dir, p, 0755) < 0 && errno != EEXIST) { *slash = '/'; close(dir); return -1; }
+    int next = openat(dir, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    *slash = '/';
+    close(dir);
+    if (next < 0) return -1;
+    dir = next;
   }
-  return 0;
+  *leaf = p;
+  return dir;
+}
+
+static void send_errno(const char *what, const char *name) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s %s: %s", what, name, strerror(errno));
+  send_text('N', msg);
 }
 
 static void put_file(unsigned char *payload, uint32_t len) {
   if (len < 5) { send_text('N', "bad file frame"); return; }
-  mode_t mode = be32(payload) & 0777;
+  uint32_t flags = be32(payload);
+  mode_t mode = flags & 0777;
   char *name = (char *)payload + 4;
   size_t name_len = strnlen(name, len - 4);
   if (name_len == len - 4 || !path_is_safe(name)) { send_text('N', "unsafe file name"); return; }
   const unsigned char *content = payload + 4 + name_len + 1;
   size_t content_len = len - 4 - name_len - 1;
-  if (make_parents(name) < 0) { send_text('N', strerror(errno)); return; }
-  int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-  if (fd < 0) { send_text('N', strerror(errno)); return; }
+  const char *leaf;
+  int dir = open_parent(name, 1, &leaf);
+  if (dir < 0) { send_errno("open", name); return; }
+  /* Overwrite replaces the name (never writes through it): unlink, then create exclusively. */
+  if ((flags & FILE_OVERWRITE) && unlinkat(dir, leaf, 0) < 0 && errno != ENOENT) {
+    send_errno("replace", name);
+    close(dir);
+    return;
+  }
+  int fd = openat(dir, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  close(dir);
+  if (fd < 0) { send_errno("create", name); return; }
   size_t done = 0;
   while (done < content_len) {
     ssize_t w = write(fd, content + done, content_len - done);
     if (w < 0) {
       if (errno == EINTR) continue;
-      char msg[256];
-      snprintf(msg, sizeof msg, "write %s: %s", name, strerror(errno));
+      send_errno("write", name);
       close(fd);
-      send_text('N', msg);
       return;
     }
     done += (size_t)w;
@@ -189,15 +218,32 @@ static void put_file(unsigned char *payload, uint32_t len) {
   send_frame('D', NULL, 0);
 }
 
+/* A path payload as a NUL-terminated copy (the payload buffer always has a NUL after `len` bytes). */
+static char *path_of(unsigned char *payload, uint32_t len) { return strndup((char *)payload, len); }
+
+static void unlink_file(unsigned char *payload, uint32_t len) {
+  char *name = path_of(payload, len);
+  if (!name) die("strndup");
+  const char *leaf;
+  int dir = path_is_safe(name) ? open_parent(name, 0, &leaf) : -2;
+  if (dir == -2) { free(name); send_text('N', "unsafe file name"); return; }
+  if (dir < 0) { send_errno("remove", name); free(name); return; }
+  int r = unlinkat(dir, leaf, 0);
+  if (r < 0 && errno == EISDIR) r = unlinkat(dir, leaf, AT_REMOVEDIR);
+  if (r < 0) send_errno("remove", name);
+  else send_frame('D', NULL, 0);
+  close(dir);
+  free(name);
+}
+
 static void get_file(unsigned char *payload, uint32_t len, uint32_t max_bytes) {
-  char *name = (char *)payload;
-  if (strnlen(name, len) == len && len > 0) { /* payload is not NUL-terminated: copy */
-    name = strndup((char *)payload, len);
-  } else {
-    name = strdup(name);
-  }
+  char *name = path_of(payload, len);
+  if (!name) die("strndup");
   if (!path_is_safe(name)) { free(name); send_text('N', "unsafe file name"); return; }
-  int fd = open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  const char *leaf;
+  int dir = open_parent(name, 0, &leaf);
+  int fd = dir < 0 ? -1 : openat(dir, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (dir >= 0) close(dir);
   free(name);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max_bytes) {
@@ -508,6 +554,7 @@ int main(void) {
       case 'F': put_file(fr.payload, fr.len); break;
       case 'G': get_file(fr.payload, fr.len, MAX_FRAME - 4); break;
       case 'L': list_files(); break;
+      case 'U': unlink_file(fr.payload, fr.len); break;
       case 'R': {
         struct stage s = {0};
         if (parse_stage((char *)fr.payload, fr.len, &s) < 0) send_text('N', "bad run frame");

@@ -1,0 +1,315 @@
+/**
+ * Stateful sessions (/v1/sessions): a sandbox that lives across calls. Create, list, inspect and delete
+ * sessions; exec a command or a program in one (JSON, or Server-Sent Events like POST /v1/execute); put,
+ * get, remove and list the files of its working dir. Auth and rate limiting apply as on every API route;
+ * an exec route is an execution (`config.execution`): it takes a quota lease, settled with its CPU time.
+ */
+import { PassThrough } from 'node:stream';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { PolyrunError, errors } from '../../contract/errors.js';
+import type { ExecutionEvent } from '../../contract/events.js';
+import type { ExecutionResult } from '../../contract/result.js';
+import { prepareExecution, decodeContent } from '../../pipeline/prepare.js';
+import { planExecution } from '../../runtimes/plan.js';
+import { cpuMsOf } from '../../telemetry/observe.js';
+import type { SessionManager } from '../../sessions/manager.js';
+import {
+  SessionCreateBodySchema,
+  SessionExecBodySchema,
+  SessionFileBodySchema,
+  SessionViewSchema,
+  commandArgv,
+  commandEnv,
+  commandLimits,
+  isCommandExec,
+  programBody,
+  runtimeAllowed,
+  sessionPath,
+  type SessionExecBody,
+} from '../../sessions/requests.js';
+import type { Session, SessionExec } from '../../sessions/session.js';
+import { httpError } from '../errors.js';
+import { jsonOrEventStream, tenantOf } from '../execution-route.js';
+import { ERROR_RESPONSES, ExecutionIdParams } from '../schemas.js';
+import type { AppServices } from '../services.js';
+import { sseFrame, wantsEventStream } from '../sse.js';
+import { ExecutionResultSchema } from '../../contract/result.js';
+import { Value } from '@sinclair/typebox/value';
+
+const security: Record<string, string[]>[] = [{ bearer: [] }, { apiKey: [] }];
+const tags = ['sessions'];
+const SessionParams = ExecutionIdParams;
+const FileParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }), '*': Type.String() });
+const FileQuery = Type.Object(
+  { mode: Type.Optional(Type.String({ pattern: '^[0-7]{3}$', description: 'permission bits, octal; default 644' })) },
+  { additionalProperties: false },
+);
+
+export interface SessionRouteOptions {
+  services: AppServices;
+  sessions: SessionManager;
+}
+
+export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRouteOptions> = async (app, { services, sessions }) => {
+  const bounds = () => sessions.backend.bounds;
+  // Raw file bodies (PUT .../files/*); JSON bodies ({content, encoding}) use the app's JSON parser.
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.post(
+    '/sessions',
+    {
+      schema: {
+        tags,
+        summary: 'Start a session: a sandbox kept across calls until deleted, idle or past its lifetime',
+        security,
+        body: SessionCreateBodySchema,
+        response: { 201: SessionViewSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) => {
+      if (services.executions.draining) throw errors.shuttingDown();
+      const session = await sessions.create(tenantOf(request), request.body);
+      return reply.code(201).header('location', `/v1/sessions/${session.id}`).send(session.view());
+    },
+  );
+
+  app.get(
+    '/sessions',
+    { schema: { tags, summary: "This key's open sessions", security, response: { 200: Type.Array(SessionViewSchema), ...ERROR_RESPONSES } } },
+    async (request) => sessions.list(tenantOf(request)).map((s) => s.view()),
+  );
+
+  app.get(
+    '/sessions/:id',
+    { schema: { tags, summary: 'A session', security, params: SessionParams, response: { 200: SessionViewSchema, ...ERROR_RESPONSES } } },
+    async (request) => sessions.peek(tenantOf(request), request.params.id).view(),
+  );
+
+  app.delete(
+    '/sessions/:id',
+    {
+      schema: {
+        tags,
+        summary: 'End a session (stops a running exec, removes its sandbox and files)',
+        security,
+        params: SessionParams,
+        response: { 200: Type.Object({ id: Type.String(), ended: Type.Boolean() }), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      await sessions.delete(tenantOf(request), request.params.id);
+      return { id: request.params.id, ended: true };
+    },
+  );
+
+  app.post(
+    '/sessions/:id/exec',
+    {
+      config: { execution: true },
+      schema: {
+        tags,
+        summary: 'Run a command ({argv}) or a program ({language, code|files}) in the session; SSE with Accept: text/event-stream',
+        description:
+          'One exec at a time (409 SESSION_BUSY). Files of the working dir persist between execs. The answer is the result ' +
+          'contract (language "command" for a command exec); with `Accept: text/event-stream` the same events as POST /v1/execute.',
+        security,
+        params: SessionParams,
+        body: SessionExecBodySchema,
+        response: {
+          200: jsonOrEventStream(ExecutionResultSchema),
+          ...ERROR_RESPONSES,
+        },
+      },
+    },
+    async (request, reply) => {
+      const tenant = tenantOf(request);
+      const session = sessions.get(tenant, request.params.id);
+      if (session.busy) throw errors.sessionBusy(session.id);
+      const exec = planExec(services, sessions, request, session, request.body);
+      const lease = request.quotaLease;
+      if (!lease) throw errors.internal('exec route without a quota lease');
+      request.quotaLease = null;
+      const hangup = new AbortController();
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) hangup.abort(errors.clientClosed());
+      });
+      // Settled with the exec's CPU time; an exec that never ran (lost a race for the session) is refunded.
+      const settle = (result: ExecutionResult | null) => {
+        sessions.touch(session);
+        if (!result) return lease.cancel();
+        const cpuMs = cpuMsOf(result);
+        lease.settle(cpuMs);
+        services.metrics.sessionExecCpuSeconds.inc(cpuMs / 1000);
+      };
+      if (!wantsEventStream(request)) {
+        let result: ExecutionResult | null = null;
+        try {
+          result = await session.exec(exec, undefined, hangup.signal);
+          return result;
+        } finally {
+          settle(result);
+        }
+      }
+      return streamExec(reply, (onEvent) => session.exec(exec, onEvent, hangup.signal), settle);
+    },
+  );
+
+  app.get(
+    '/sessions/:id/files',
+    {
+      schema: {
+        tags,
+        summary: 'Regular files of the working dir (relative paths; symlinks neither listed nor followed)',
+        security,
+        params: SessionParams,
+        response: { 200: Type.Object({ files: Type.Array(Type.String()) }), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => ({ files: (await sessions.get(tenantOf(request), request.params.id).listFiles()).sort() }),
+  );
+
+  app.get(
+    '/sessions/:id/files/*',
+    {
+      schema: {
+        tags,
+        summary: 'A file of the working dir, as raw bytes (a symlink is never followed)',
+        security,
+        params: FileParams,
+        response: {
+          200: { description: 'the file', content: { 'application/octet-stream': { schema: Type.String({ format: 'binary' }) } } },
+          ...ERROR_RESPONSES,
+        },
+      },
+    },
+    async (request, reply) => {
+      const session = sessions.get(tenantOf(request), request.params.id);
+      const path = sessionPath(request.params['*'], bounds());
+      const file = await session.getFile(path);
+      if (!file) throw errors.notFound(`no regular file ${path} in session ${session.id}`);
+      return reply.type('application/octet-stream').header('x-file-mode', file.mode.toString(8)).send(file.content as never);
+    },
+  );
+
+  app.put(
+    '/sessions/:id/files/*',
+    {
+      schema: {
+        tags,
+        summary: 'Write a file (replacing one of that name): raw bytes (application/octet-stream) or JSON {content, encoding}',
+        security,
+        params: FileParams,
+        querystring: FileQuery,
+        response: { 200: Type.Object({ path: Type.String(), bytes: Type.Integer() }), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const session = sessions.get(tenantOf(request), request.params.id);
+      const path = sessionPath(request.params['*'], bounds());
+      const content = fileContent(request.body);
+      const max = bounds().maxSourceBytes;
+      if (content.length > max) throw errors.sourceTooLarge(content.length, max);
+      await session.putFile(path, content, parseInt(request.query.mode ?? '644', 8)).catch((err: unknown) => {
+        if (err instanceof PolyrunError) throw err;
+        throw errors.validationFailed(`cannot write ${path}: ${(err as Error).message.replace(/^could not write [^:]*: /, '')}`);
+      });
+      return { path, bytes: content.length };
+    },
+  );
+
+  app.delete(
+    '/sessions/:id/files/*',
+    {
+      schema: {
+        tags,
+        summary: 'Remove a file (or an empty directory) of the working dir',
+        security,
+        params: FileParams,
+        response: { 200: Type.Object({ path: Type.String(), deleted: Type.Boolean() }), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const session = sessions.get(tenantOf(request), request.params.id);
+      const path = sessionPath(request.params['*'], bounds());
+      const problem = await session.deleteFile(path);
+      if (problem !== null) throw errors.notFound(`cannot remove ${path}: ${problem}`);
+      return { path, deleted: true };
+    },
+  );
+};
+
+/** A PUT body: raw bytes, or JSON {content, encoding}. */
+function fileContent(body: unknown): Buffer {
+  if (Buffer.isBuffer(body)) return body;
+  if (body === undefined || body === null) return Buffer.alloc(0);
+  if (!Value.Check(SessionFileBodySchema, body)) {
+    throw errors.validationFailed('the body must be raw bytes (application/octet-stream) or JSON {"content": string, "encoding"?: "utf8"|"base64"|"hex"}');
+  }
+  return decodeContent(body.content, body.encoding ?? 'utf8', 'content');
+}
+
+/** An exec request as what the session runs, validated against the tenant's policy and the session. */
+function planExec(services: AppServices, sessions: SessionManager, request: FastifyRequest, session: Session, body: SessionExecBody): SessionExec {
+  const tenant = tenantOf(request);
+  const settings = session.settings;
+  try {
+    if (isCommandExec(body)) {
+      const limits = commandLimits(settings.limits, body.limits, tenant.policy.maxLimits);
+      const stdin = decodeContent(body.stdin ?? '', body.stdinEncoding ?? 'utf8', 'stdin');
+      const maxStdin = sessions.backend.bounds.maxStdinBytes;
+      if (stdin.length > maxStdin) throw errors.stdinTooLarge(stdin.length, maxStdin);
+      return { kind: 'command', command: { argv: commandArgv(body.argv), env: commandEnv(body.env), limits, stdin } };
+    }
+    const prepared = prepareExecution(programBody(body, settings.limits, settings.network), {
+      runtimes: services.executor,
+      policy: tenant.policy,
+      bounds: sessions.backend.bounds,
+    });
+    if (!runtimeAllowed(settings.runtimes, prepared.runtime)) throw errors.languageNotAllowed(prepared.runtime.name);
+    const manifest = sessions.backend.catalogue.manifestFor(prepared.runtime.name, prepared.runtime.version);
+    if (!manifest) throw errors.unknownLanguage(prepared.runtime.name, prepared.runtime.version, []);
+    const plan = planExecution(manifest, prepared.files, prepared.args, prepared.limits);
+    return {
+      kind: 'program',
+      language: manifest.name,
+      version: prepared.runtime.version,
+      plan,
+      compile: plan.compile ? { ...plan.compile, limits: prepared.limits.compile } : null,
+      run: { ...plan.run, limits: prepared.limits.run, stdin: prepared.stdin },
+    };
+  } catch (err) {
+    if (err instanceof PolyrunError) services.metrics.validationFailures.inc({ code: err.code });
+    throw err;
+  }
+}
+
+/** Answer with Server-Sent Events: the exec's events as they happen, then `result` or `error`. */
+function streamExec(
+  reply: FastifyReply,
+  run: (onEvent: (e: ExecutionEvent) => void) => Promise<ExecutionResult>,
+  settle: (result: ExecutionResult | null) => void,
+): FastifyReply {
+  const stream = new PassThrough();
+  const send = (event: ExecutionEvent) => void stream.write(sseFrame(event.type, event));
+  reply
+    .header('content-type', 'text/event-stream; charset=utf-8')
+    .header('cache-control', 'no-cache')
+    .header('x-accel-buffering', 'no')
+    .send(stream);
+  let result: ExecutionResult | null = null;
+  run(send)
+    .then(
+      (r) => {
+        result = r;
+        send({ type: 'result', result: r });
+      },
+      (err: unknown) => void stream.write(sseFrame('error', httpError(err).toJSON())),
+    )
+    .finally(() => {
+      settle(result);
+      stream.end();
+    });
+  return reply;
+}

@@ -1,0 +1,182 @@
+/**
+ * Session: one sandbox that lives across calls. It runs one exec at a time (a command, or a runtime's
+ * compile and run stages), and reads, writes and removes files of its working dir between execs. Stages
+ * run with `keep.sandbox`: a crossed limit ends the stage, not the sandbox, so the session stays usable.
+ */
+import { StringDecoder } from 'node:string_decoder';
+import { randomUUID } from 'node:crypto';
+import { errors } from '../contract/errors.js';
+import type { ExecutionEvent, StageName } from '../contract/events.js';
+import type { ExecutionResult, StageResult } from '../contract/result.js';
+import { executionStatus } from '../limits/status.js';
+import { toStageResult, sandboxFailureNotice } from '../executor/stage-result.js';
+import type { Sandbox, StageCommand } from '../sandbox/sandbox.js';
+import type { ExecutionPlan, PlannedFile } from '../runtimes/plan.js';
+import { expiry, type SessionSettings, type SessionView } from './requests.js';
+
+/** What one exec runs: a command (one stage), or a planned program (files, compile, run). */
+export type SessionExec =
+  | { kind: 'command'; command: StageCommand }
+  | { kind: 'program'; language: string; version: string; plan: ExecutionPlan; compile: StageCommand | null; run: StageCommand };
+
+export class Session {
+  readonly id = randomUUID();
+  readonly createdAt: number;
+  lastUsedAt: number;
+  private running: AbortController | null = null;
+  private ending: Promise<void> | null = null;
+
+  constructor(
+    readonly tenantId: string,
+    readonly settings: SessionSettings,
+    private readonly sandbox: Sandbox,
+    now: number,
+    /** Detail of a sandbox failure, for the operator's log (the tenant gets a notice with the reference). */
+    private readonly onFailure: (reference: string, error: string) => void,
+  ) {
+    this.createdAt = now;
+    this.lastUsedAt = now;
+  }
+
+  get busy(): boolean {
+    return this.running !== null;
+  }
+
+  get ended(): boolean {
+    return this.ending !== null || !this.sandbox.running;
+  }
+
+  touch(now: number): void {
+    this.lastUsedAt = now;
+  }
+
+  view(): SessionView {
+    const s = this.settings;
+    return {
+      id: this.id,
+      createdAt: new Date(this.createdAt).toISOString(),
+      lastUsedAt: new Date(this.lastUsedAt).toISOString(),
+      expiresAt: new Date(expiry(this.timing())).toISOString(),
+      endsAt: new Date(this.createdAt + s.lifetimeMs).toISOString(),
+      idleTimeoutMs: s.idleTimeoutMs,
+      maxLifetimeMs: s.lifetimeMs,
+      network: s.network,
+      runtimes: s.runtimes,
+      limits: s.limits,
+      memoryBytes: s.shape.memoryBytes,
+      diskBytes: s.shape.workDirBytes,
+      busy: this.busy,
+    };
+  }
+
+  timing() {
+    return { createdAt: this.createdAt, lastUsedAt: this.lastUsedAt, idleTimeoutMs: this.settings.idleTimeoutMs, lifetimeMs: this.settings.lifetimeMs, busy: this.busy };
+  }
+
+  /** Run an exec; its events go to `onEvent` as they happen. One at a time: SESSION_BUSY otherwise. */
+  async exec(exec: SessionExec, onEvent: (e: ExecutionEvent) => void = () => undefined, signal?: AbortSignal): Promise<ExecutionResult> {
+    const abort = this.claim();
+    const onAbort = () => abort.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const reference = `session-${this.id}-${randomUUID().slice(0, 8)}`;
+    try {
+      if (exec.kind === 'command') {
+        const run = await this.stage('run', exec.command, abort.signal, onEvent, reference);
+        return { language: 'command', version: '', status: executionStatus(null, run), compile: null, run };
+      }
+      await this.sandbox.putFiles(exec.plan.files, { overwrite: true });
+      let compile: StageResult | null = null;
+      if (exec.compile) {
+        compile = await this.stage('compile', exec.compile, abort.signal, onEvent, reference);
+        if (compile.status !== 'ok') return { language: exec.language, version: exec.version, status: executionStatus(compile, null), compile, run: null };
+      }
+      const run = await this.stage('run', exec.run, abort.signal, onEvent, reference);
+      return { language: exec.language, version: exec.version, status: executionStatus(compile, run), compile, run };
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      this.release();
+    }
+  }
+
+  /** One stage with its events, as the runner publishes them: stage, output chunks as text, exit. */
+  private async stage(
+    stage: StageName,
+    command: StageCommand,
+    signal: AbortSignal,
+    onEvent: (e: ExecutionEvent) => void,
+    reference: string,
+  ): Promise<StageResult> {
+    onEvent({ type: 'stage', stage });
+    const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+    const publish = (stream: 'stdout' | 'stderr', text: string) => {
+      if (text) onEvent({ type: stream, stage, data: text });
+    };
+    const running = this.sandbox.startStage(
+      command,
+      { signal, onOutput: (stream, chunk) => publish(stream, decoders[stream].write(chunk)) },
+      { sandbox: true },
+    );
+    const outcome = await running.done;
+    publish('stdout', decoders.stdout.end());
+    publish('stderr', decoders.stderr.end());
+    const result = toStageResult(outcome);
+    if (result.status === 'internal_error' && outcome.sandboxError !== null && outcome.killedFor !== 'aborted') {
+      this.onFailure(reference, outcome.sandboxError);
+      const notice = sandboxFailureNotice(reference);
+      publish('stderr', notice);
+      result.stderr += notice;
+      result.output = (result.output ?? '') + notice;
+    }
+    const { output: _output, ...rest } = result;
+    onEvent({ type: 'exit', stage, result: { ...rest, stdout: '', stderr: '' } });
+    return result;
+  }
+
+  /** Files between execs (refused with SESSION_BUSY while an exec runs). */
+  async putFile(name: string, content: Buffer, mode: number): Promise<void> {
+    await this.withSandbox(() => this.sandbox.putFiles([{ name, content, mode }], { overwrite: true }));
+  }
+
+  getFile(name: string): Promise<{ mode: number; content: Buffer } | null> {
+    return this.withSandbox(() => this.sandbox.getFile(name));
+  }
+
+  deleteFile(name: string): Promise<string | null> {
+    return this.withSandbox(() => this.sandbox.deleteFile(name));
+  }
+
+  listFiles(): Promise<string[]> {
+    return this.withSandbox(() => this.sandbox.listFiles());
+  }
+
+  private async withSandbox<T>(action: () => Promise<T>): Promise<T> {
+    this.claim();
+    try {
+      return await action();
+    } finally {
+      this.release();
+    }
+  }
+
+  private claim(): AbortController {
+    if (this.ended) throw errors.sessionNotFound(this.id);
+    if (this.running) throw errors.sessionBusy(this.id);
+    this.running = new AbortController();
+    return this.running;
+  }
+
+  private release(): void {
+    this.running = null;
+  }
+
+  /** End the session: stop what runs, remove the sandbox. Safe to call more than once. */
+  end(): Promise<void> {
+    this.ending ??= (async () => {
+      this.running?.abort(errors.shuttingDown());
+      await this.sandbox.destroy();
+    })();
+    return this.ending;
+  }
+}
+
+export type { PlannedFile };
