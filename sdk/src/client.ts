@@ -6,7 +6,12 @@ import { PolyrunApiError, PolyrunConnectionError, apiError, isErrorBody, statusO
 import { Transport, type FetchFunction } from './http.js';
 import { readEventStream } from './sse.js';
 import type {
+  CreateSessionRequest,
   ExecuteRequest,
+  Session,
+  SessionExecRequest,
+  SessionExecResult,
+  WrittenFile,
   ExecutionEvent,
   ExecutionResult,
   ExecutionView,
@@ -98,42 +103,8 @@ export class Polyrun {
    * as a `PolyrunApiError`. Leaving the loop early (break, return, an exception) or aborting the signal
    * hangs up, which cancels the execution on the server.
    */
-  async *stream(body: ExecuteRequest, options: RequestOptions = {}): AsyncGenerator<ExecutionEvent, void, undefined> {
-    const { response, attempt } = await this.http.open({
-      method: 'POST',
-      path: '/v1/execute',
-      body,
-      accept: 'text/event-stream',
-      idempotent: false,
-      ...options,
-    });
-    const requestId = response.headers.get('x-request-id') ?? undefined;
-    let finished = false;
-    try {
-      const type = response.headers.get('content-type') ?? '';
-      if (!type.toLowerCase().startsWith('text/event-stream') || !response.body) {
-        throw new PolyrunConnectionError(`expected an event stream, the server answered ${type || 'no content type'}`);
-      }
-      for await (const message of readEventStream(response.body)) {
-        if (message.event === 'error') throw streamError(message.data, requestId);
-        if (!EVENT_TYPES.has(message.event)) continue; // an event type newer than this SDK
-        let event: ExecutionEvent;
-        try {
-          event = JSON.parse(message.data) as ExecutionEvent;
-        } catch (err) {
-          throw new PolyrunConnectionError(`a "${message.event}" event is not JSON`, { cause: err });
-        }
-        if (event.type === 'result') finished = true;
-        yield event;
-        if (finished) return;
-      }
-      throw new PolyrunConnectionError('the event stream ended before the result');
-    } catch (err) {
-      throw attempt.failure(err);
-    } finally {
-      if (!finished) attempt.abort();
-      attempt.dispose();
-    }
+  stream(body: ExecuteRequest, options: RequestOptions = {}): AsyncGenerator<ExecutionEvent, void, undefined> {
+    return eventStream(this.http, '/v1/execute', body, options);
   }
 
   /** Start an execution in the background (`POST /v1/executions`); poll it with `getExecution`. */
@@ -184,11 +155,87 @@ export class Polyrun {
     return this.http.json<Readiness>({ method: 'GET', path: '/readyz', idempotent: true, ...options });
   }
 
+  /** Sessions: a sandbox kept across calls, with files that persist between execs (`/v1/sessions`). */
+  get sessions(): Sessions {
+    return (this.sessionsApi ??= new Sessions(this.http));
+  }
+
+  private sessionsApi?: Sessions;
+
   // Later APIs go here, as namespaces on the client, once the server has them (their types then come
-  // from the regenerated openapi.ts like the rest):
-  //   judge    (test cases against expected output)
-  //   sessions (a sandbox kept across executions, interactive stdin over WebSocket)
-  //   cells    (notebook-style executions within a session)
+  // from the regenerated openapi.ts like the rest): judge (test cases against expected output), cells
+  // (notebook-style kernels within a session).
+}
+
+/** `polyrun.sessions`: one method per session operation. */
+export class Sessions {
+  constructor(private readonly http: Transport) {}
+
+  /** Start a session (`POST /v1/sessions`): its sandbox lives until deleted, idle too long, or past its lifetime. */
+  create(body: CreateSessionRequest = {}, options: RequestOptions = {}): Promise<Session> {
+    return this.http.json<Session>({ method: 'POST', path: '/v1/sessions', body, idempotent: false, ...options });
+  }
+
+  /** This key's open sessions. */
+  list(options: RequestOptions = {}): Promise<Session[]> {
+    return this.http.json<Session[]>({ method: 'GET', path: '/v1/sessions', idempotent: true, ...options });
+  }
+
+  get(id: string, options: RequestOptions = {}): Promise<Session> {
+    return this.http.json<Session>({ method: 'GET', path: sessionPath(id), idempotent: true, ...options });
+  }
+
+  /** End a session: its sandbox and files are gone. */
+  delete(id: string, options: RequestOptions = {}): Promise<{ id: string; ended: boolean }> {
+    return this.http.json({ method: 'DELETE', path: sessionPath(id), idempotent: true, ...options });
+  }
+
+  /** Run a command (`{argv}`) or a program (`{language, code | files}`) in the session and wait for its result. */
+  exec(id: string, body: SessionExecRequest, options: RequestOptions = {}): Promise<SessionExecResult> {
+    return this.http.json<SessionExecResult>({ method: 'POST', path: `${sessionPath(id)}/exec`, body, idempotent: false, ...options });
+  }
+
+  /** Like `exec`, with its events as they happen (the same events as `Polyrun.stream`). */
+  execStream(id: string, body: SessionExecRequest, options: RequestOptions = {}): AsyncGenerator<ExecutionEvent, void, undefined> {
+    return eventStream(this.http, `${sessionPath(id)}/exec`, body, options);
+  }
+
+  /** The relative paths of the regular files in the session's working dir. */
+  async listFiles(id: string, options: RequestOptions = {}): Promise<string[]> {
+    return (await this.http.json<{ files: string[] }>({ method: 'GET', path: `${sessionPath(id)}/files`, idempotent: true, ...options })).files;
+  }
+
+  /** Write a file (text as UTF-8, or bytes), replacing one of that name. */
+  writeFile(id: string, path: string, content: string | Uint8Array, options: RequestOptions = {}): Promise<WrittenFile> {
+    const body = typeof content === 'string' ? { content, encoding: 'utf8' } : { content: toBase64(content), encoding: 'base64' };
+    return this.http.json<WrittenFile>({ method: 'PUT', path: filePath(id, path), body, idempotent: true, ...options });
+  }
+
+  /** A file's bytes (decode text with `new TextDecoder().decode(...)`). */
+  readFile(id: string, path: string, options: RequestOptions = {}): Promise<Uint8Array> {
+    return this.http.bytes({ method: 'GET', path: filePath(id, path), idempotent: true, ...options });
+  }
+
+  /** Delete a file or an empty directory. */
+  deleteFile(id: string, path: string, options: RequestOptions = {}): Promise<{ path: string; deleted: boolean }> {
+    return this.http.json({ method: 'DELETE', path: filePath(id, path), idempotent: true, ...options });
+  }
+}
+
+function sessionPath(id: string): string {
+  return `/v1/sessions/${encodeURIComponent(id)}`;
+}
+
+/** Each segment encoded, the slashes kept: the server confines the path to the working dir. */
+function filePath(id: string, path: string): string {
+  return `${sessionPath(id)}/files/${path.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+/** Base64 with what every platform has (btoa), no Buffer. */
+function toBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
 }
 
 /** Whether `getExecution()` answered an execution that has not finished yet (`queued` or `running`). */
@@ -209,4 +256,41 @@ function streamError(data: string, requestId: string | undefined): PolyrunApiErr
   }
   const { code, message, details } = body.error;
   return apiError({ status: statusOfCode(code), code, message, details, requestId });
+}
+
+/** The events of a streamed execution (`Accept: text/event-stream`); see `Polyrun.stream`. */
+async function* eventStream(
+  http: Transport,
+  path: string,
+  body: unknown,
+  options: RequestOptions,
+): AsyncGenerator<ExecutionEvent, void, undefined> {
+  const { response, attempt } = await http.open({ method: 'POST', path, body, accept: 'text/event-stream', idempotent: false, ...options });
+  const requestId = response.headers.get('x-request-id') ?? undefined;
+  let finished = false;
+  try {
+    const type = response.headers.get('content-type') ?? '';
+    if (!type.toLowerCase().startsWith('text/event-stream') || !response.body) {
+      throw new PolyrunConnectionError(`expected an event stream, the server answered ${type || 'no content type'}`);
+    }
+    for await (const message of readEventStream(response.body)) {
+      if (message.event === 'error') throw streamError(message.data, requestId);
+      if (!EVENT_TYPES.has(message.event)) continue; // an event type newer than this SDK
+      let event: ExecutionEvent;
+      try {
+        event = JSON.parse(message.data) as ExecutionEvent;
+      } catch (err) {
+        throw new PolyrunConnectionError(`a "${message.event}" event is not JSON`, { cause: err });
+      }
+      if (event.type === 'result') finished = true;
+      yield event;
+      if (finished) return;
+    }
+    throw new PolyrunConnectionError('the event stream ended before the result');
+  } catch (err) {
+    throw attempt.failure(err);
+  } finally {
+    if (!finished) attempt.abort();
+    attempt.dispose();
+  }
 }

@@ -116,9 +116,10 @@ export class PolyrunConnectionError extends PolyrunError {
 
 /**
  * The HTTP status of each code, for errors that arrive without one (an `error` event in a stream, whose
- * HTTP answer was already 200). Codes not listed count as 500.
+ * HTTP answer was already 200). Codes not listed count as 500. The server's table
+ * (src/contract/errors.ts ERROR_CODES) is the source: test/unit/sdk-types.test.ts fails when they differ.
  */
-const STATUS_OF_CODE: Record<string, number> = {
+export const STATUS_OF_CODE: Record<string, number> = {
   BAD_REQUEST: 400,
   INVALID_JSON: 400,
   UNAUTHORIZED: 401,
@@ -126,10 +127,22 @@ const STATUS_OF_CODE: Record<string, number> = {
   LANGUAGE_NOT_ALLOWED: 403,
   NETWORK_NOT_ALLOWED: 403,
   NOT_FOUND: 404,
+  SESSION_BUSY: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  VALIDATION_FAILED: 422,
+  UNKNOWN_LANGUAGE: 422,
+  LIMIT_EXCEEDS_MAXIMUM: 422,
+  INVALID_FILE_NAME: 422,
+  TOO_MANY_FILES: 422,
+  SOURCE_TOO_LARGE: 422,
+  STDIN_TOO_LARGE: 422,
+  INVALID_ENCODING: 422,
+  TOO_MANY_ARGS: 422,
   RATE_LIMITED: 429,
   QUOTA_EXCEEDED: 429,
+  SESSION_LIMIT: 429,
+  CLIENT_CLOSED: 499,
   QUEUE_FULL: 503,
   QUEUE_TIMEOUT: 503,
   SHUTTING_DOWN: 503,

@@ -34,7 +34,7 @@ export interface TransportSettings {
 }
 
 export interface Call {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   path: string;
   query?: Record<string, string>;
   body?: unknown;
@@ -223,6 +223,18 @@ export class Transport {
     if (!retryable) return null;
     const ms = retryAfter === undefined ? backoffMs(attemptNo) : retryAfter * 1000;
     return ms <= this.settings.maxRetryDelayMs ? ms : null;
+  }
+
+  /** A request whose successful answer is raw bytes (a session's file). */
+  async bytes(call: Omit<Call, 'accept'>): Promise<Uint8Array> {
+    const { response, attempt } = await this.open({ ...call, accept: 'application/octet-stream' });
+    try {
+      return new Uint8Array(await response.arrayBuffer());
+    } catch (err) {
+      throw attempt.failure(err);
+    } finally {
+      attempt.dispose();
+    }
   }
 
   /** A JSON request: the parsed body of the successful answer. */

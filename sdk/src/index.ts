@@ -5,7 +5,7 @@
  *   const polyrun = new Polyrun({ baseUrl: 'http://127.0.0.1:2000', apiKey: process.env.POLYRUN_API_KEY });
  *   const result = await polyrun.execute({ language: 'python', files: [{ content: 'print(6 * 7)' }] });
  */
-export { Polyrun, DEFAULT_MAX_RETRY_DELAY_MS, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, isPending } from './client.js';
+export { Polyrun, Sessions, DEFAULT_MAX_RETRY_DELAY_MS, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, isPending } from './client.js';
 export type { GetExecutionOptions, PolyrunOptions, RequestOptions } from './client.js';
 export type { FetchFunction } from './http.js';
 export {
@@ -23,6 +23,11 @@ export {
 } from './errors.js';
 export type { ApiErrorInit } from './errors.js';
 export type {
+  CreateSessionRequest,
+  Session,
+  SessionExecRequest,
+  SessionExecResult,
+  WrittenFile,
   ErrorBody,
   ExecuteRequest,
   ExecutionEvent,

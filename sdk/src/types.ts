@@ -9,7 +9,7 @@
  */
 import type { paths } from './openapi.js';
 
-type Method = 'get' | 'post';
+type Method = 'get' | 'post' | 'put' | 'delete';
 
 type Operation<P extends keyof paths, M extends Method> = NonNullable<paths[P][M]>;
 
@@ -84,6 +84,24 @@ export type Health = JsonResponse<'/healthz', 'get', 200>;
 
 /** `GET /readyz` when ready (a not-ready server answers 503, thrown as `UnavailableError`). */
 export type Readiness = JsonResponse<'/readyz', 'get', 200>;
+
+// ---------------------------------------------------------------------------------------------------------
+// Sessions (a sandbox kept across calls)
+
+/** The body of `POST /v1/sessions`. */
+export type CreateSessionRequest = NonNullable<Operation<'/v1/sessions', 'post'>['requestBody']>['content']['application/json'];
+
+/** A session: its id, settings, deadlines and whether an exec runs. */
+export type Session = JsonResponse<'/v1/sessions', 'post', 201>;
+
+/** The body of `POST /v1/sessions/:id/exec`: a command (`argv`) or a program (`language` and `code` or `files`). */
+export type SessionExecRequest = Operation<'/v1/sessions/{id}/exec', 'post'>['requestBody']['content']['application/json'];
+
+/** The result of an exec (the result contract; `language` is `"command"` for a command). */
+export type SessionExecResult = JsonResponse<'/v1/sessions/{id}/exec', 'post', 200>;
+
+/** The answer of writing a file. */
+export type WrittenFile = JsonResponse<'/v1/sessions/{id}/files/{*}', 'put', 200>;
 
 // ---------------------------------------------------------------------------------------------------------
 // Streaming events (Server-Sent Events of POST /v1/execute with Accept: text/event-stream)

@@ -51,9 +51,15 @@ function jobPrinting(text: string): Promise<SeenJob> {
   });
 }
 
-/** The real executor, watched: the test learns when a program has really started and whether it was cancelled. */
-function watched(inner: SandboxExecutor): Executor {
+/**
+ * The real executor, watched: the test learns when a program has really started and whether it was
+ * cancelled. Its host, catalogue and bounds are the real ones, so the server offers sessions too.
+ */
+function watched(inner: SandboxExecutor): Executor & Pick<SandboxExecutor, 'host' | 'catalogue' | 'bounds'> {
   return {
+    host: inner.host,
+    catalogue: inner.catalogue,
+    bounds: inner.bounds,
     runtimes: () => inner.runtimes(),
     findRuntime: (language, version) => inner.findRuntime(language, version),
     health: () => inner.health(),
@@ -289,6 +295,36 @@ describe('SDK against a real server', { timeout: 30_000 }, () => {
     await expectIdle();
     expect(job.signal.aborted).toBe(true);
   });
+});
+
+describe('sessions through the SDK', () => {
+  it('creates a session, moves files in and out, runs commands and programs in it, then ends it', async () => {
+    const polyrun = client();
+    {
+      const session = await polyrun.sessions.create({ idleTimeoutMs: 60_000 });
+      expect((await polyrun.sessions.list()).map((x) => x.id)).toEqual([session.id]);
+
+      await polyrun.sessions.writeFile(session.id, 'data/in.txt', 'héllo\n');
+      await polyrun.sessions.writeFile(session.id, 'data/bytes.bin', new Uint8Array([0, 255, 10]));
+      const cat = await polyrun.sessions.exec(session.id, { argv: ['cat', 'data/in.txt'] });
+      expect(cat).toMatchObject({ status: 'ok', run: { stdout: 'héllo\n' } });
+      const program = await polyrun.sessions.exec(session.id, { language: 'python', code: 'open("out.txt", "w").write(open("data/in.txt").read().upper())' });
+      expect(program.status).toBe('ok');
+      expect(new TextDecoder().decode(await polyrun.sessions.readFile(session.id, 'out.txt'))).toBe('HÉLLO\n');
+      expect([...(await polyrun.sessions.readFile(session.id, 'data/bytes.bin'))]).toEqual([0, 255, 10]);
+      // The program's own source (the runtime's default name) stays in the working dir too.
+      expect(await polyrun.sessions.listFiles(session.id)).toEqual(expect.arrayContaining(['data/bytes.bin', 'data/in.txt', 'out.txt']));
+
+      const events: ExecutionEvent[] = [];
+      for await (const event of polyrun.sessions.execStream(session.id, { argv: ['ls', 'data'] })) events.push(event);
+      expect(events.at(-1)).toMatchObject({ type: 'result', result: { status: 'ok', run: { stdout: 'bytes.bin\nin.txt\n' } } });
+
+      expect(await polyrun.sessions.deleteFile(session.id, 'out.txt')).toMatchObject({ deleted: true });
+      await expect(polyrun.sessions.readFile(session.id, 'out.txt')).rejects.toBeInstanceOf(NotFoundError);
+      expect(await polyrun.sessions.delete(session.id)).toMatchObject({ id: session.id, ended: true });
+      await expect(polyrun.sessions.get(session.id)).rejects.toBeInstanceOf(NotFoundError);
+    }
+  }, 60_000);
 });
 
 // ---------------------------------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ import type { ExecuteBody } from '../../src/contract/request.js';
 import type { ExecutionResult as ServerResult, StageResult as ServerStage } from '../../src/contract/result.js';
 import type { UsageReport } from '../../src/pipeline/quota.js';
 import { OPENAPI_TS, generateOpenApiTypes } from '../../sdk/scripts/generate.js';
+import { STATUS_OF_CODE } from '../../sdk/src/errors.js';
+import { ERROR_CODES } from '../../src/contract/errors.js';
 import { parseRetryAfter } from '../../sdk/src/http.js';
 import {
   Polyrun,
@@ -25,6 +27,12 @@ import {
 } from '../../sdk/src/index.js';
 import { readEventStream } from '../../sdk/src/sse.js';
 import type * as Sdk from '../../sdk/src/types.js';
+
+describe('the SDK error codes', () => {
+  it('map every code to the status the server answers it with', () => {
+    expect(STATUS_OF_CODE).toEqual(ERROR_CODES);
+  });
+});
 
 describe('sdk/src/openapi.ts', () => {
   it('is what the server\'s current schemas generate (run npm run sdk:generate)', async () => {
