@@ -4,36 +4,18 @@
  * human message (`{"error": {"code", "message"}}`), never a stack trace.
  */
 import type { ExecutionEvent } from '../../src/contract/events.js';
+import type { ExecuteBody } from '../../src/contract/request.js';
 import type { ExecutionResult, StageResult } from '../../src/contract/result.js';
+import type { RuntimeInfo } from '../../src/runtimes/catalogue.js';
 import { SseParser } from './sse.js';
 
 export type { ExecutionEvent, ExecutionResult, StageResult };
 
-/** Run-stage limits the playground sets; the API takes more (see docs/api.md). */
-export interface Limits {
-  cpuTimeMs?: number;
-  wallTimeMs?: number;
-  memoryBytes?: number;
-}
+/** The API's own types (type-only imports: nothing of the server is bundled). */
+export type { ExecuteBody, RuntimeInfo };
 
-/** One entry of GET /v1/runtimes (a language with several versions has one entry per version). */
-export interface RuntimeInfo {
-  name: string;
-  version: string;
-  aliases: string[];
-  extensions: string[];
-  compiled: boolean;
-  limits: { defaults: { compile: Limits; run: Limits }; maximum: { compile: Limits; run: Limits } };
-}
-
-export interface ExecuteBody {
-  language: string;
-  version?: string;
-  files: { name?: string; content: string }[];
-  stdin?: string;
-  args?: string[];
-  limits?: Limits;
-}
+/** Run-stage limits a request may set (the playground sets CPU time, wall time and memory). */
+export type Limits = NonNullable<ExecuteBody['limits']>;
 
 export class ApiError extends Error {
   constructor(
