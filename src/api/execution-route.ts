@@ -3,7 +3,6 @@
  * (prepareExecution, counted in metrics), handing the quota lease over, cancelling when the client goes
  * away, and answering as JSON or as a stream of Server-Sent Events.
  */
-import { PassThrough } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { PolyrunError, errors } from '../contract/errors.js';
 import type { ExecutionEvent } from '../contract/events.js';
@@ -13,9 +12,8 @@ import type { ExecutionInput, IdentifiedResult, Launched } from '../pipeline/exe
 import { prepareExecution, type PreparedExecution } from '../pipeline/prepare.js';
 import { Type, type TSchema } from '@sinclair/typebox';
 import { EVENT_STREAM_DESCRIPTION } from './schemas.js';
-import { httpError } from './errors.js';
 import type { AppServices } from './services.js';
-import { sseFrame } from './sse.js';
+import { openEventStream } from './sse.js';
 
 export function tenantOf(request: FastifyRequest): Tenant {
   if (!request.tenant) throw errors.unauthorized();
@@ -96,22 +94,14 @@ export async function streamForRequest(
   body: ExecuteBody,
 ): Promise<FastifyReply> {
   const early: ExecutionEvent[] = [];
-  let send = (event: ExecutionEvent) => void early.push(event);
+  let send: (event: ExecutionEvent) => void = (event) => void early.push(event);
   const input = executionInput(services, request, body, { signal: hangupSignal(reply), onEvent: (e) => send(e) });
   const launched = await launch(services, request, input);
   await launched.started;
 
-  const stream = new PassThrough();
-  send = (event) => void stream.write(sseFrame(event.type, event));
-  reply
-    .header('content-type', 'text/event-stream; charset=utf-8')
-    .header('cache-control', 'no-cache')
-    .header('x-accel-buffering', 'no')
-    .send(stream);
+  const events = openEventStream(reply);
+  send = events.send;
   for (const event of early.splice(0)) send(event);
-  launched.done.then(
-    (result) => send({ type: 'result', result }),
-    (err: unknown) => void stream.write(sseFrame('error', httpError(err).toJSON())),
-  ).finally(() => stream.end());
+  events.finish(launched.done);
   return reply;
 }

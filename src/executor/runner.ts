@@ -11,7 +11,6 @@
  * 'sandbox failure', whose `reference` is the job's id; the tenant's result carries a generic notice with
  * that reference (stage-result.ts).
  */
-import { StringDecoder } from 'node:string_decoder';
 import { compileKey, type CompileCache } from '../cache/compile-cache.js';
 import { errors } from '../contract/errors.js';
 import type { ExecutionControl, StageName } from '../contract/events.js';
@@ -28,7 +27,8 @@ import type { SandboxHost } from '../sandbox/host.js';
 import type { SandboxPool } from '../sandbox/pool.js';
 import { Sandbox, type RunningStage, type StageCommand } from '../sandbox/sandbox.js';
 import { shapeFor } from './shape.js';
-import { cachedStage, internalErrorStage, sandboxFailureNotice, toStageResult } from './stage-result.js';
+import { runStageWithEvents, withoutOutput } from './stage-events.js';
+import { cachedStage, internalErrorStage, sandboxFailureNotice } from './stage-result.js';
 
 export type ExecutorLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
@@ -178,12 +178,8 @@ export class ExecutionRunner {
   }
 }
 
-/**
- * One stage with its events: `stage`, output chunks as text (a decoder per stream, so a character split
- * across chunks is never mangled), `exit`. Control messages reach the stage while it runs. A stage the
- * sandbox failed (not a limit, not the caller's abort) is reported to `fail`, and its notice ends stderr.
- */
-async function runStage(
+/** One stage with its events; control messages reach the stage while it runs. */
+function runStage(
   sandbox: Sandbox,
   stage: StageName,
   command: StageCommand,
@@ -191,34 +187,13 @@ async function runStage(
   controls: StageControls,
   fail: FailureReporter,
 ): Promise<StageResult> {
-  context.emit({ type: 'stage', stage });
-  const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
-  const publish = (stream: 'stdout' | 'stderr', text: string) => {
-    if (text) context.emit({ type: stream, stage, data: text });
-  };
-  const running = sandbox.startStage(command, {
+  return runStageWithEvents(sandbox, stage, command, {
     signal: context.signal,
-    onOutput: (stream, chunk) => publish(stream, decoders[stream].write(chunk)),
+    emit: (event) => context.emit(event),
+    onSandboxFailure: fail,
+    onRunning: (running) => controls.attach(running, stage),
+    onEnded: () => controls.detach(),
   });
-  controls.attach(running, stage);
-  const outcome = await running.done.finally(() => controls.detach());
-  publish('stdout', decoders.stdout.end());
-  publish('stderr', decoders.stderr.end());
-  const result = toStageResult(outcome);
-  if (result.status === 'internal_error' && outcome.sandboxError !== null && outcome.killedFor !== 'aborted') {
-    const notice = fail(outcome.sandboxError, stage);
-    publish('stderr', notice);
-    result.stderr += notice;
-    result.output = (result.output ?? '') + notice;
-  }
-  context.emit({ type: 'exit', stage, result: withoutOutput(result) });
-  return result;
-}
-
-/** The `exit` event carries status and accounting; the output itself already went out as chunks. */
-function withoutOutput(result: StageResult): StageResult {
-  const { output: _output, ...rest } = result;
-  return { ...rest, stdout: '', stderr: '' };
 }
 
 /**

@@ -3,13 +3,13 @@
  * compile and run stages), and reads, writes and removes files of its working dir between execs. Stages
  * run with `keep.sandbox`: a crossed limit ends the stage, not the sandbox, so the session stays usable.
  */
-import { StringDecoder } from 'node:string_decoder';
 import { randomUUID } from 'node:crypto';
 import { errors } from '../contract/errors.js';
 import type { ExecutionEvent, StageName } from '../contract/events.js';
 import type { ExecutionResult, StageResult } from '../contract/result.js';
 import { executionStatus } from '../limits/status.js';
-import { toStageResult, sandboxFailureNotice } from '../executor/stage-result.js';
+import { runStageWithEvents } from '../executor/stage-events.js';
+import { sandboxFailureNotice } from '../executor/stage-result.js';
 import type { Sandbox, StageCommand } from '../sandbox/sandbox.js';
 import type { ExecutionPlan, PlannedFile } from '../runtimes/plan.js';
 import { expiry, type SessionSettings, type SessionView } from './requests.js';
@@ -98,38 +98,23 @@ export class Session {
     }
   }
 
-  /** One stage with its events, as the runner publishes them: stage, output chunks as text, exit. */
-  private async stage(
+  /** One stage with its events, as the runner publishes them; a limit ends the stage, not the sandbox. */
+  private stage(
     stage: StageName,
     command: StageCommand,
     signal: AbortSignal,
     onEvent: (e: ExecutionEvent) => void,
     reference: string,
   ): Promise<StageResult> {
-    onEvent({ type: 'stage', stage });
-    const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
-    const publish = (stream: 'stdout' | 'stderr', text: string) => {
-      if (text) onEvent({ type: stream, stage, data: text });
-    };
-    const running = this.sandbox.startStage(
-      command,
-      { signal, onOutput: (stream, chunk) => publish(stream, decoders[stream].write(chunk)) },
-      { sandbox: true },
-    );
-    const outcome = await running.done;
-    publish('stdout', decoders.stdout.end());
-    publish('stderr', decoders.stderr.end());
-    const result = toStageResult(outcome);
-    if (result.status === 'internal_error' && outcome.sandboxError !== null && outcome.killedFor !== 'aborted') {
-      this.onFailure(reference, outcome.sandboxError);
-      const notice = sandboxFailureNotice(reference);
-      publish('stderr', notice);
-      result.stderr += notice;
-      result.output = (result.output ?? '') + notice;
-    }
-    const { output: _output, ...rest } = result;
-    onEvent({ type: 'exit', stage, result: { ...rest, stdout: '', stderr: '' } });
-    return result;
+    return runStageWithEvents(this.sandbox, stage, command, {
+      signal,
+      emit: onEvent,
+      keepSandbox: true,
+      onSandboxFailure: (error) => {
+        this.onFailure(reference, error);
+        return sandboxFailureNotice(reference);
+      },
+    });
   }
 
   /** Files between execs (refused with SESSION_BUSY while an exec runs). */

@@ -4,7 +4,6 @@
  * get, remove and list the files of its working dir. Auth and rate limiting apply as on every API route;
  * an exec route is an execution (`config.execution`): it takes a quota lease, settled with its CPU time.
  */
-import { PassThrough } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
@@ -30,11 +29,10 @@ import {
   type SessionExecBody,
 } from '../../sessions/requests.js';
 import type { Session, SessionExec } from '../../sessions/session.js';
-import { httpError } from '../errors.js';
 import { jsonOrEventStream, tenantOf } from '../execution-route.js';
 import { ERROR_RESPONSES, ExecutionIdParams } from '../schemas.js';
 import type { AppServices } from '../services.js';
-import { sseFrame, wantsEventStream } from '../sse.js';
+import { openEventStream, wantsEventStream } from '../sse.js';
 import { ExecutionResultSchema } from '../../contract/result.js';
 import { Value } from '@sinclair/typebox/value';
 
@@ -291,25 +289,7 @@ function streamExec(
   run: (onEvent: (e: ExecutionEvent) => void) => Promise<ExecutionResult>,
   settle: (result: ExecutionResult | null) => void,
 ): FastifyReply {
-  const stream = new PassThrough();
-  const send = (event: ExecutionEvent) => void stream.write(sseFrame(event.type, event));
-  reply
-    .header('content-type', 'text/event-stream; charset=utf-8')
-    .header('cache-control', 'no-cache')
-    .header('x-accel-buffering', 'no')
-    .send(stream);
-  let result: ExecutionResult | null = null;
-  run(send)
-    .then(
-      (r) => {
-        result = r;
-        send({ type: 'result', result: r });
-      },
-      (err: unknown) => void stream.write(sseFrame('error', httpError(err).toJSON())),
-    )
-    .finally(() => {
-      settle(result);
-      stream.end();
-    });
+  const events = openEventStream(reply);
+  events.finish(run(events.send), settle);
   return reply;
 }
