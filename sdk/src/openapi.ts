@@ -898,8 +898,19 @@ export interface paths {
                             memoryBytes: number;
                             /** @description size of the working dir (and of /tmp) */
                             diskBytes: number;
-                            /** @description an exec is running */
+                            /** @description an exec or a cell is running */
                             busy: boolean;
+                            /** @description the live kernel, if a cell started one */
+                            kernel: {
+                                language: string;
+                                state: "idle" | "busy" | "dead";
+                                /** @description cells this kernel process has run */
+                                executionCount: number;
+                                /** @description ISO time the kernel process started */
+                                startedAt: string;
+                                /** @description kernels of this session that died before this one */
+                                restarts: number;
+                            } | null;
                         }[];
                     };
                 };
@@ -1019,8 +1030,19 @@ export interface paths {
                             memoryBytes: number;
                             /** @description size of the working dir (and of /tmp) */
                             diskBytes: number;
-                            /** @description an exec is running */
+                            /** @description an exec or a cell is running */
                             busy: boolean;
+                            /** @description the live kernel, if a cell started one */
+                            kernel: {
+                                language: string;
+                                state: "idle" | "busy" | "dead";
+                                /** @description cells this kernel process has run */
+                                executionCount: number;
+                                /** @description ISO time the kernel process started */
+                                startedAt: string;
+                                /** @description kernels of this session that died before this one */
+                                restarts: number;
+                            } | null;
                         };
                     };
                 };
@@ -1125,8 +1147,19 @@ export interface paths {
                             memoryBytes: number;
                             /** @description size of the working dir (and of /tmp) */
                             diskBytes: number;
-                            /** @description an exec is running */
+                            /** @description an exec or a cell is running */
                             busy: boolean;
+                            /** @description the live kernel, if a cell started one */
+                            kernel: {
+                                language: string;
+                                state: "idle" | "busy" | "dead";
+                                /** @description cells this kernel process has run */
+                                executionCount: number;
+                                /** @description ISO time the kernel process started */
+                                startedAt: string;
+                                /** @description kernels of this session that died before this one */
+                                restarts: number;
+                            } | null;
                         };
                     };
                 };
@@ -1433,6 +1466,277 @@ export interface paths {
             };
         };
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/cells": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run code in the session's kernel (a live Python or JavaScript interpreter whose state persists between cells)
+         * @description The first cell starts the kernel; variables, imports and functions persist between cells. The answer has the output, the last expression's value and the error with its traceback. A cell past its time or output limit is interrupted (SIGINT) and the kernel lives on; a kernel that does not stop within 2 s, or dies, is reported (kernel.state "dead") and the next cell starts a fresh one (kernel.restarted). While a kernel lives, execs are refused (409 KERNEL_RUNNING); files stay reachable.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description the cell's source */
+                        code: string;
+                        /** @description the kernel's language (python, javascript); default python */
+                        language?: string;
+                        /** @description Limits for one stage; each at most the tenant maximum (see GET /v1/runtimes) */
+                        limits?: {
+                            /** @description CPU time of the whole process tree (cgroup accounting), ms */
+                            cpuTimeMs?: number;
+                            /** @description wall-clock time, ms */
+                            wallTimeMs?: number;
+                            /** @description memory of the whole process tree (cgroup limit, swap = memory), bytes */
+                            memoryBytes?: number;
+                            /** @description processes and threads of the whole tree (pids cgroup) */
+                            processes?: number;
+                            /** @description open files per process (RLIMIT_NOFILE) */
+                            openFiles?: number;
+                            /** @description largest file a process may write (RLIMIT_FSIZE), bytes */
+                            fileSizeBytes?: number;
+                            /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
+                            outputBytes?: number;
+                        };
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description ok; runtime_error (the cell raised, or the kernel died); time_limit / output_limit (the cell was interrupted); memory_limit (the kernel was OOM-killed) */
+                            status: "ok" | "runtime_error" | "time_limit" | "memory_limit" | "output_limit" | "internal_error";
+                            language: string;
+                            /** @description the cell's number in its kernel (1 after a restart) */
+                            executionCount: number;
+                            stdout: string;
+                            stderr: string;
+                            stdoutTruncated: boolean;
+                            stderrTruncated: boolean;
+                            /** @description the last expression's value, as the language shows it (repr, util.inspect) */
+                            value: string | null;
+                            error: {
+                                /** @description the exception class, e.g. ZeroDivisionError; KernelDied when the kernel process ended */
+                                name: string;
+                                message: string;
+                                /** @description the cell's frames only */
+                                traceback: string;
+                            } | null;
+                            cpuTimeMs: number;
+                            wallTimeMs: number;
+                            /** @description the kernel's peak memory during the cell */
+                            memoryBytes: number;
+                            kernel: {
+                                /** @description dead: the next cell starts a fresh kernel */
+                                state: "idle" | "busy" | "dead";
+                                /** @description this cell started a new kernel because the previous one died: earlier state is gone */
+                                restarted: boolean;
+                            };
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/kernel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The session's live kernel (404 when none runs) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            language: string;
+                            state: "idle" | "busy" | "dead";
+                            /** @description cells this kernel process has run */
+                            executionCount: number;
+                            /** @description ISO time the kernel process started */
+                            startedAt: string;
+                            /** @description kernels of this session that died before this one */
+                            restarts: number;
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Stop the session's kernel (its state is lost; the files stay); execs may run again */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            /** @description false: no kernel was running */
+                            stopped: boolean;
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;

@@ -14,10 +14,12 @@ export const ERROR_CODES = {
   NETWORK_NOT_ALLOWED: 403,
   NOT_FOUND: 404,
   SESSION_BUSY: 409,
+  KERNEL_RUNNING: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   VALIDATION_FAILED: 422,
   UNKNOWN_LANGUAGE: 422,
+  NO_KERNEL: 422,
   LIMIT_EXCEEDS_MAXIMUM: 422,
   INVALID_FILE_NAME: 422,
   TOO_MANY_FILES: 422,
@@ -133,6 +135,17 @@ export const errors = {
   sessionNotFound: (id: string) => new PolyrunError('NOT_FOUND', `no session ${id} (unknown, ended or not yours)`, { session: id }),
   sessionBusy: (id: string) =>
     new PolyrunError('SESSION_BUSY', `session ${id} is running another exec; one exec at a time per session`, { session: id }),
+  kernelRunning: (id: string, language: string, wanted: string) =>
+    new PolyrunError(
+      'KERNEL_RUNNING',
+      `session ${id} holds a live ${language} kernel; ${wanted === 'exec' ? 'run code as cells, or stop the kernel' : 'stop it'} (DELETE /v1/sessions/${id}/kernel) ${wanted === 'exec' ? 'to run execs' : `to start a ${wanted} kernel`}`,
+      { session: id, kernel: language },
+    ),
+  noKernel: (language: string, available: readonly string[]) =>
+    new PolyrunError('NO_KERNEL', `there is no ${language} kernel; kernels: ${available.join(', ') || 'none on this host'}`, {
+      language,
+      available,
+    }),
   sessionLimit: (limit: number) =>
     new PolyrunError('SESSION_LIMIT', `this API key has ${limit} sessions open, its maximum; delete one first`, {
       limit,

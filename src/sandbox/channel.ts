@@ -5,8 +5,9 @@
  *
  * It decodes frames and routes them: 'H' to the hello wait, 'D' (and 'N' while a request waits) to the
  * oldest request, everything else ('O', 'E', 'X', and an 'N' about a run frame) to the current stage
- * listener. Requests ('F', 'G', 'L', 'U') are answered in order; init handles them only between stages, so the
- * channel refuses a request while a stage listener is set.
+ * listener. Requests ('F', 'G', 'L', 'U') are answered in order, between stages and while one runs (a
+ * session's files stay reachable while its kernel runs). An 'N' answering a malformed run frame (which
+ * the host's encoder never produces) would be taken for a waiting request's answer.
  */
 import { FRAME, FrameDecoder, type Frame } from './protocol.js';
 import type { SandboxProcess } from './oci.js';
@@ -89,13 +90,9 @@ export class FrameChannel {
     for (const frame of frames) this.proc.stdin.write(frame);
   }
 
-  /** Send a request frame ('F', 'G', 'L', 'U') and wait for its answer ('D' or 'N'). Not while a stage runs. */
+  /** Send a request frame ('F', 'G', 'L', 'U') and wait for its answer ('D' or 'N'). */
   request(frame: Buffer): Promise<Frame> {
     return new Promise<Frame>((resolve, reject) => {
-      if (this.stage) {
-        reject(new Error('a stage is running: files can be exchanged only between stages'));
-        return;
-      }
       this.replies.push({ resolve, reject });
       try {
         this.send(frame);

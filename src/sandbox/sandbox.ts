@@ -4,7 +4,7 @@
  * Life: `Sandbox.start` writes the bundle (with the seccomp policy of the sandbox's profile) and starts the
  * container; its first process is polyrun-init, which says hello and waits. The caller then hands over
  * files and runs stages, one at a time (stage-runner.ts: limits, streaming, stdin, signals); files travel
- * only between stages. `destroy` removes the container, its cgroup and its bundle, whatever state it is in.
+ * between stages and while one runs. `destroy` removes the container, its cgroup and its bundle, whatever state it is in.
  * The frames themselves go through a FrameChannel (channel.ts).
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';

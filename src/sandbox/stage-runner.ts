@@ -49,6 +49,11 @@ export interface StageOptions {
    * decoder: it must not throw (an exception is dropped so the stage's accounting holds).
    */
   onOutput?: (stream: OutputStream, chunk: Buffer) => void;
+  /**
+   * Keep the output for the outcome (default true). A long-lived stage (a session's kernel) delivers its
+   * output through `onOutput` only: kept, it would grow for the stage's whole life.
+   */
+  retainOutput?: boolean;
 }
 
 export interface RunningStage {
@@ -155,6 +160,7 @@ export class OutputCollector {
   constructor(
     private readonly cap: number,
     private onOutput?: (stream: OutputStream, chunk: Buffer) => void,
+    private readonly retain = true,
   ) {}
 
   /** Take a chunk; returns true when its stream is over the cap (the stage must be killed). */
@@ -163,8 +169,10 @@ export class OutputCollector {
     this.received[stream] += data.length;
     const kept = data.length > room ? data.subarray(0, room) : data;
     if (kept.length > 0) {
-      this.kept[stream].push(kept);
-      this.both.push(kept);
+      if (this.retain) {
+        this.kept[stream].push(kept);
+        this.both.push(kept);
+      }
       this.deliver(stream, kept);
     }
     return this.received[stream] > this.cap;
@@ -317,7 +325,7 @@ class StageRun implements RunningStage {
     options: StageOptions,
     private readonly accounting: StageAccounting,
   ) {
-    this.output = new OutputCollector(cmd.limits.outputBytes, options.onOutput);
+    this.output = new OutputCollector(cmd.limits.outputBytes, options.onOutput, options.retainOutput ?? true);
     this.watchdog = new LimitWatchdog(cmd.limits, () => accounting.cpuUsedMicros(), (reason) => this.kill(reason), options.signal);
     this.input = new StageInput(sandbox.channel);
     this.done = new Promise<void>((resolve) => (this.settle = resolve)).then(() => this.outcome());

@@ -22,6 +22,7 @@ import {
 import type { SandboxShape } from '../sandbox/sandbox.js';
 import { shapeFor } from '../executor/shape.js';
 import { BASE_ENV } from '../runtimes/plan.js';
+import { KernelViewSchema } from '../kernels/contract.js';
 
 const Network = Type.Union(NETWORK_MODES.map((m) => Type.Literal(m)));
 const Encoding = Type.Union(FILE_ENCODINGS.map((e) => Type.Literal(e)));
@@ -56,7 +57,8 @@ export const SessionViewSchema = Type.Object({
   limits: StageLimitsSchema,
   memoryBytes: Type.Integer({ description: "the sandbox's memory: no exec gets more" }),
   diskBytes: Type.Integer({ description: 'size of the working dir (and of /tmp)' }),
-  busy: Type.Boolean({ description: 'an exec is running' }),
+  busy: Type.Boolean({ description: 'an exec or a cell is running' }),
+  kernel: Type.Union([KernelViewSchema, Type.Null()], { description: 'the live kernel, if a cell started one' }),
 });
 export type SessionView = Static<typeof SessionViewSchema>;
 

@@ -13,6 +13,10 @@ import { sandboxFailureNotice } from '../executor/stage-result.js';
 import type { Sandbox, StageCommand } from '../sandbox/sandbox.js';
 import type { ExecutionPlan, PlannedFile } from '../runtimes/plan.js';
 import { expiry, type SessionSettings, type SessionView } from './requests.js';
+import { Kernel } from '../kernels/kernel.js';
+import type { KernelSpec } from '../kernels/kernels.js';
+import type { CellResult, KernelView } from '../kernels/contract.js';
+import type { StageLimits } from '../limits/limits.js';
 
 /** What one exec runs: a command (one stage), or a planned program (files, compile, run). */
 export type SessionExec =
@@ -25,6 +29,10 @@ export class Session {
   lastUsedAt: number;
   private running: AbortController | null = null;
   private ending: Promise<void> | null = null;
+  /** The live interpreter, if a cell started one; it holds the sandbox's stage slot while it lives. */
+  private kernel: Kernel | null = null;
+  /** Kernels of this session that died (not stopped): the next cell says it restarted. */
+  private kernelDeaths = 0;
 
   constructor(
     readonly tenantId: string,
@@ -66,7 +74,12 @@ export class Session {
       memoryBytes: s.shape.memoryBytes,
       diskBytes: s.shape.workDirBytes,
       busy: this.busy,
+      kernel: this.kernelView(),
     };
+  }
+
+  kernelView(): KernelView | null {
+    return this.kernel && this.kernel.state !== 'dead' ? this.kernel.view() : null;
   }
 
   timing() {
@@ -75,6 +88,7 @@ export class Session {
 
   /** Run an exec; its events go to `onEvent` as they happen. One at a time: SESSION_BUSY otherwise. */
   async exec(exec: SessionExec, onEvent: (e: ExecutionEvent) => void = () => undefined, signal?: AbortSignal): Promise<ExecutionResult> {
+    if (this.kernel && this.kernel.state !== 'dead') throw errors.kernelRunning(this.id, this.kernel.spec.language, 'exec');
     const abort = this.claim();
     const onAbort = () => abort.abort(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -96,6 +110,47 @@ export class Session {
       signal?.removeEventListener('abort', onAbort);
       this.release();
     }
+  }
+
+  /**
+   * Run a cell in the session's kernel of that language, starting the kernel if there is none (or it
+   * died). One at a time, like execs (SESSION_BUSY); a live kernel of another language is KERNEL_RUNNING.
+   */
+  async runCell(spec: KernelSpec, code: string, limits: StageLimits, now: number, signal?: AbortSignal): Promise<CellResult> {
+    const live = this.kernel && this.kernel.state !== 'dead' ? this.kernel : null;
+    if (live && live.spec.language !== spec.language) throw errors.kernelRunning(this.id, live.spec.language, spec.language);
+    this.claim();
+    try {
+      let restarted = false;
+      if (!live) {
+        if (this.kernel) this.kernelDeaths += 1;
+        restarted = this.kernel !== null;
+        this.kernel = Kernel.start(spec, this.sandbox, this.kernelLimits(limits, now), this.kernelDeaths);
+      }
+      return await this.kernel!.run(code, limits, restarted, signal);
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Stop the live kernel (its state is lost); false when there was none. */
+  async stopKernel(): Promise<boolean> {
+    const kernel = this.kernel;
+    if (!kernel || kernel.state === 'dead') return false;
+    if (this.busy) throw errors.sessionBusy(this.id);
+    this.kernel = null;
+    await kernel.stop();
+    return true;
+  }
+
+  private kernelLimits(limits: StageLimits, now: number) {
+    return {
+      lifetimeMs: Math.max(1, this.createdAt + this.settings.lifetimeMs - now),
+      memoryBytes: this.settings.shape.memoryBytes,
+      processes: this.settings.shape.processes,
+      openFiles: limits.openFiles,
+      fileSizeBytes: limits.fileSizeBytes,
+    };
   }
 
   /** One stage with its events, as the runner publishes them; a limit ends the stage, not the sandbox. */

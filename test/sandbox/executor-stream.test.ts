@@ -104,5 +104,5 @@ describe('streaming on real sandboxes', () => {
     const result = await execution.result;
     expect(result.run).toMatchObject({ exitCode: 7, stdout: 'ready\ngot usr1\n' });
     expect(result.status).toBe('runtime_error');
-  });
+  }, 30_000);
 });

@@ -272,19 +272,24 @@ describe('limits still hold', () => {
     expect(sb.running).toBe(false);
   });
 
-  it('one stage at a time, and no file exchange while a stage runs', async () => {
+  it('one stage at a time; files move in and out while a stage runs (a kernel holds the stage for long)', async () => {
     const sb = await sandbox();
     const log = new OutputLog();
-    const stage = sb.startStage(py("import sys\nprint('ready', flush=True)\nsys.stdin.read()", {}, { interactive: true }), {
-      onOutput: log.onOutput,
-    });
+    const stage = sb.startStage(
+      py("import sys\nprint('ready', flush=True)\nsys.stdin.read()\nprint(open('given.txt').read())\nopen('made.txt', 'w').write('by the stage')", {}, { interactive: true }),
+      { onOutput: log.onOutput },
+    );
     await log.until('stdout', (t) => t === 'ready\n');
     const second = await sb.startStage(py('pass')).done;
     expect(second.sandboxError).toMatch(/already running/);
-    await expect(sb.listFiles()).rejects.toThrow(/stage is running/);
-    stage.endInput();
-    expect((await stage.done).exitCode).toBe(0);
     expect(await sb.listFiles()).toEqual([]);
+    await sb.putFiles([{ name: 'given.txt', content: Buffer.from('from the host'), mode: 0o644 }]);
+    expect(await sb.listFiles()).toEqual(['given.txt']);
+    stage.endInput();
+    const outcome = await stage.done;
+    expect(outcome.exitCode).toBe(0);
+    expect(outcome.stdout.toString()).toBe('ready\nfrom the host\n');
+    expect((await sb.getFile('made.txt'))?.content.toString()).toBe('by the stage');
   });
 });
 

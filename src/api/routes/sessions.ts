@@ -35,6 +35,9 @@ import type { AppServices } from '../services.js';
 import { openEventStream, wantsEventStream } from '../sse.js';
 import { ExecutionResultSchema } from '../../contract/result.js';
 import { Value } from '@sinclair/typebox/value';
+import { CellBodySchema, CellResultSchema, KernelViewSchema, type CellBody, type CellResult } from '../../kernels/contract.js';
+import { KERNELS, kernelFor } from '../../kernels/kernels.js';
+import { planCell, planExec } from '../../sessions/planning.js';
 
 const security: Record<string, string[]>[] = [{ bearer: [] }, { apiKey: [] }];
 const tags = ['sessions'];
@@ -125,7 +128,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRouteOptions> = asy
       const tenant = tenantOf(request);
       const session = sessions.get(tenant, request.params.id);
       if (session.busy) throw errors.sessionBusy(session.id);
-      const exec = planExec(services, sessions, request, session, request.body);
+      const exec = planned(services, () => planExec({ tenant, session, runtimes: services.executor, backend: sessions.backend }, request.body));
       const lease = request.quotaLease;
       if (!lease) throw errors.internal('exec route without a quota lease');
       request.quotaLease = null;
@@ -151,6 +154,89 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRouteOptions> = asy
         }
       }
       return streamExec(reply, (onEvent) => session.exec(exec, onEvent, hangup.signal), settle);
+    },
+  );
+
+  app.post(
+    '/sessions/:id/cells',
+    {
+      config: { execution: true },
+      schema: {
+        tags,
+        summary: "Run code in the session's kernel (a live Python or JavaScript interpreter whose state persists between cells)",
+        description:
+          'The first cell starts the kernel; variables, imports and functions persist between cells. The answer has the output, the ' +
+          "last expression's value and the error with its traceback. A cell past its time or output limit is interrupted (SIGINT) and " +
+          'the kernel lives on; a kernel that does not stop within 2 s, or dies, is reported (kernel.state "dead") and the next cell ' +
+          'starts a fresh one (kernel.restarted). While a kernel lives, execs are refused (409 KERNEL_RUNNING); files stay reachable.',
+        security,
+        params: SessionParams,
+        body: CellBodySchema,
+        response: { 200: CellResultSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) => {
+      const tenant = tenantOf(request);
+      const session = sessions.get(tenant, request.params.id);
+      if (session.busy) throw errors.sessionBusy(session.id);
+      const { spec, limits } = planned(services, () => planCell({ tenant, session, runtimes: services.executor, backend: sessions.backend }, request.body));
+      const lease = request.quotaLease;
+      if (!lease) throw errors.internal('cell route without a quota lease');
+      request.quotaLease = null;
+      const hangup = new AbortController();
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) hangup.abort(errors.clientClosed());
+      });
+      let result: CellResult | null = null;
+      try {
+        result = await session.runCell(spec, request.body.code, limits, Date.now(), hangup.signal);
+        return result;
+      } finally {
+        sessions.touch(session);
+        if (!result) lease.cancel();
+        else {
+          lease.settle(result.cpuTimeMs);
+          services.metrics.sessionExecCpuSeconds.inc(result.cpuTimeMs / 1000);
+        }
+      }
+    },
+  );
+
+  app.get(
+    '/sessions/:id/kernel',
+    {
+      schema: {
+        tags,
+        summary: "The session's live kernel (404 when none runs)",
+        security,
+        params: SessionParams,
+        response: { 200: KernelViewSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const session = sessions.peek(tenantOf(request), request.params.id);
+      const kernel = session.kernelView();
+      if (!kernel) throw errors.notFound(`session ${session.id} has no live kernel`);
+      return kernel;
+    },
+  );
+
+  app.delete(
+    '/sessions/:id/kernel',
+    {
+      schema: {
+        tags,
+        summary: "Stop the session's kernel (its state is lost; the files stay); execs may run again",
+        security,
+        params: SessionParams,
+        response: { 200: Type.Object({ id: Type.String(), stopped: Type.Boolean({ description: 'false: no kernel was running' }) }), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const session = sessions.get(tenantOf(request), request.params.id);
+      const stopped = await session.stopKernel();
+      sessions.touch(session);
+      return { id: session.id, stopped };
     },
   );
 
@@ -248,35 +334,10 @@ function fileContent(body: unknown): Buffer {
   return decodeContent(body.content, body.encoding ?? 'utf8', 'content');
 }
 
-/** An exec request as what the session runs, validated against the tenant's policy and the session. */
-function planExec(services: AppServices, sessions: SessionManager, request: FastifyRequest, session: Session, body: SessionExecBody): SessionExec {
-  const tenant = tenantOf(request);
-  const settings = session.settings;
+/** Plan a request with the session's context; a refusal counts in the validation-failure metric. */
+function planned<T>(services: AppServices, plan: () => T): T {
   try {
-    if (isCommandExec(body)) {
-      const limits = commandLimits(settings.limits, body.limits, tenant.policy.maxLimits);
-      const stdin = decodeContent(body.stdin ?? '', body.stdinEncoding ?? 'utf8', 'stdin');
-      const maxStdin = sessions.backend.bounds.maxStdinBytes;
-      if (stdin.length > maxStdin) throw errors.stdinTooLarge(stdin.length, maxStdin);
-      return { kind: 'command', command: { argv: commandArgv(body.argv), env: commandEnv(body.env), limits, stdin } };
-    }
-    const prepared = prepareExecution(programBody(body, settings.limits, settings.network), {
-      runtimes: services.executor,
-      policy: tenant.policy,
-      bounds: sessions.backend.bounds,
-    });
-    if (!runtimeAllowed(settings.runtimes, prepared.runtime)) throw errors.languageNotAllowed(prepared.runtime.name);
-    const manifest = sessions.backend.catalogue.manifestFor(prepared.runtime.name, prepared.runtime.version);
-    if (!manifest) throw errors.unknownLanguage(prepared.runtime.name, prepared.runtime.version, []);
-    const plan = planExecution(manifest, prepared.files, prepared.args, prepared.limits);
-    return {
-      kind: 'program',
-      language: manifest.name,
-      version: prepared.runtime.version,
-      plan,
-      compile: plan.compile ? { ...plan.compile, limits: prepared.limits.compile } : null,
-      run: { ...plan.run, limits: prepared.limits.run, stdin: prepared.stdin },
-    };
+    return plan();
   } catch (err) {
     if (err instanceof PolyrunError) services.metrics.validationFailures.inc({ code: err.code });
     throw err;

@@ -23,7 +23,8 @@
  *   symlink is never followed, neither as the last component nor as a directory on the way.
  *   'L' list:   answered with 'D': relative paths of the regular files under the cwd, each NUL-terminated
  *   'I' / 'C' / 'S' between stages are stale (their stage ended while the host was sending) and discarded.
- * host -> init, while a stage runs (any other frame type then is a protocol error: exit 124):
+ * host -> init, while a stage runs ('F', 'G', 'L' and 'U' are answered then too; any other frame type is a
+ * protocol error: exit 124):
  *   'I' stdin:  bytes for the program's stdin, written in order
  *   'C' close:  end of stdin; the program's stdin is closed once everything received has been written
  *               (without 'C' it stays open until the program exits)
@@ -446,12 +447,17 @@ static void signal_stage(pid_t pgid, const struct frame *fr) {
     kill(-pgid, (int)sig);
 }
 
-/* A frame that arrived while a stage runs: only 'I', 'C' and 'S' belong to a stage. */
+/* A frame that arrived while a stage runs: 'I', 'C' and 'S' belong to the stage; file frames are answered
+ * as between stages (a session's files stay reachable while a long stage, such as a kernel, runs). */
 static void stage_frame(const struct frame *fr, struct stdin_pipe *in, pid_t pgid) {
   switch (fr->type) {
     case 'I': stdin_append(in, fr->payload, fr->len); break;
     case 'C': in->end = 1; stdin_flush(in); break;
     case 'S': signal_stage(pgid, fr); break;
+    case 'F': put_file(fr->payload, fr->len); break;
+    case 'G': get_file(fr->payload, fr->len, MAX_FRAME - 4); break;
+    case 'L': list_files(); break;
+    case 'U': unlink_file(fr->payload, fr->len); break;
     default: _exit(124);
   }
 }
