@@ -2323,7 +2323,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Model Context Protocol (Streamable HTTP, stateless): tools list_runtimes and run_code for AI agents
+         * Model Context Protocol (Streamable HTTP, stateless): tools list_runtimes, run_code and the session tools for AI agents
          * @description Send JSON-RPC 2.0 messages (initialize, tools/list, tools/call...) with `Accept: application/json, text/event-stream`. Answers JSON; a notification alone is answered 202 with no body. Each run_code call is one execution of the key's tenant (quota, limits and languages of its policy). polyrun's errors are tool results with isError and {error: {code, message}}.
          */
         post: {

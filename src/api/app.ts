@@ -178,7 +178,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     await api.register(pistonRoutes, { prefix: '/api/v2', services });
     await api.register(v1ConnectRoutes, { prefix: '/v1', services });
     await api.register(pistonConnectRoutes, { prefix: '/api/v2', services });
-    await api.register(mcpRoutes, { services });
+    await api.register(mcpRoutes, { services, sessions });
   });
 
   const shutdown = gracefulShutdown(app as unknown as FastifyInstance, executions, config.shutdownGraceMs);

@@ -7,6 +7,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { ExecuteBody } from '../contract/request.js';
 import type { ExecutionResult } from '../contract/result.js';
 import type { RuntimeInfo } from '../runtimes/catalogue.js';
+import type { TenantSessions } from '../sessions/tenant-sessions.js';
 
 export interface McpBackend {
   /** The runtimes this caller may use (filtered by its policy, limits within its ceiling). */
@@ -17,6 +18,8 @@ export interface McpBackend {
    * Aborting `signal` cancels the execution.
    */
   run(body: ExecuteBody, signal: AbortSignal): Promise<ExecutionResult & { id?: string }>;
+  /** The caller's sessions (session tools), or null where this polyrun cannot run sessions. */
+  sessions: TenantSessions | null;
   /** polyrun's unexpected failures (INTERNAL); never written to stdout. */
   logError(message: string, err: unknown): void;
 }

@@ -5,6 +5,8 @@
  * behind a load balancer can answer any request and nothing is kept between requests. GET and DELETE /mcp
  * (the server-to-client stream and session end of stateful servers) answer 405.
  *
+ * Sessions live in the app's SessionManager, addressed by id, so a stateless MCP request can use a session
+ * an earlier one created; each session exec or cell takes a quota lease like the HTTP session routes.
  * Each `run_code` call is a normal execution of the tenant: a quota lease taken per tool call
  * (`services.quota.admit`), prepareExecution with the tenant's policy, the queue, result capture (usage,
  * metrics, audit). The lease is given back on every path where the execution service has not taken it.
@@ -20,10 +22,24 @@ import type { AppServices } from '../api/services.js';
 import { allowedRuntimes } from '../pipeline/prepare.js';
 import type { McpBackend } from './backend.js';
 import { createMcpServer } from './tools.js';
+import type { SessionManager } from '../sessions/manager.js';
+import { tenantSessions } from '../sessions/tenant-sessions.js';
 
 /** The tools of one HTTP request, for its tenant, through the service's pipeline. */
-export function serviceBackend(services: AppServices, tenant: Tenant, log: FastifyBaseLogger): McpBackend {
+export function serviceBackend(services: AppServices, sessions: SessionManager, tenant: Tenant, log: FastifyBaseLogger): McpBackend {
+  // A session exec or cell is charged as the HTTP routes charge it: a quota lease, settled with its CPU time.
+  const admit = () => {
+    const lease = services.quota.admit(tenant);
+    return {
+      settle: (cpuMs: number) => {
+        lease.settle(cpuMs);
+        services.metrics.sessionExecCpuSeconds.inc(cpuMs / 1000);
+      },
+      cancel: () => lease.cancel(),
+    };
+  };
   return {
+    sessions: sessions.available ? tenantSessions(sessions, tenant, services.executor, admit) : null,
     runtimes: () => allowedRuntimes(services.executor, tenant.policy),
     run: async (body, signal) => {
       // Draining: launch refuses with SHUTTING_DOWN, and the lease is given back below.
@@ -62,13 +78,13 @@ function methodNotAllowed(_request: FastifyRequest, reply: FastifyReply) {
     .send({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this MCP server is stateless; POST only.' }, id: null });
 }
 
-export const mcpRoutes: FastifyPluginAsync<{ services: AppServices }> = async (app, { services }) => {
+export const mcpRoutes: FastifyPluginAsync<{ services: AppServices; sessions: SessionManager }> = async (app, { services, sessions }) => {
   app.post(
     '/mcp',
     {
       schema: {
         tags: ['mcp'],
-        summary: 'Model Context Protocol (Streamable HTTP, stateless): tools list_runtimes and run_code for AI agents',
+        summary: 'Model Context Protocol (Streamable HTTP, stateless): tools list_runtimes, run_code and the session tools for AI agents',
         description:
           'Send JSON-RPC 2.0 messages (initialize, tools/list, tools/call...) with `Accept: application/json, text/event-stream`. ' +
           'Answers JSON; a notification alone is answered 202 with no body. Each run_code call is one execution of the key\'s tenant ' +
@@ -86,7 +102,7 @@ export const mcpRoutes: FastifyPluginAsync<{ services: AppServices }> = async (a
     },
     async (request, reply) => {
       const tenant = tenantOf(request);
-      const server = createMcpServer(serviceBackend(services, tenant, request.log));
+      const server = createMcpServer(serviceBackend(services, sessions, tenant, request.log));
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
       // The transport writes the answer itself; the headers the pipeline set (request id, rate limit) go with it.
       reply.hijack();

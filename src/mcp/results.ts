@@ -8,6 +8,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { toPolyrunError } from '../contract/errors.js';
 import type { ExecutionResult, StageResult } from '../contract/result.js';
 import type { McpBackend } from './backend.js';
+import type { CellResult } from '../kernels/contract.js';
 
 const MiB = 1024 * 1024;
 
@@ -62,4 +63,21 @@ export function executionToolResult(result: ExecutionResult & { id?: string }): 
     lines.push(stream('stderr', shown.stderr, shown.stderrTruncated));
   }
   return { content: [{ type: 'text', text: lines.join('\n') }], structuredContent: structured };
+}
+
+/** A cell's answer as a tool result: output, value or error with its traceback, and the kernel's state. */
+export function cellToolResult(result: CellResult): CallToolResult {
+  const lines = [`status: ${result.status} (${result.language} cell ${result.executionCount}, cpu ${result.cpuTimeMs} ms, wall ${result.wallTimeMs} ms)`];
+  if (result.kernel.restarted) lines.push('note: the kernel had died and was restarted before this cell: earlier state is gone');
+  if (result.stdout || result.stdoutTruncated) lines.push(stream('stdout', result.stdout, result.stdoutTruncated));
+  if (result.stderr || result.stderrTruncated) lines.push(stream('stderr', result.stderr, result.stderrTruncated));
+  if (result.value !== null) lines.push(`value: ${result.value}`);
+  if (result.error) lines.push(`error: ${result.error.name}: ${result.error.message}`, result.error.traceback);
+  if (result.kernel.state === 'dead') lines.push('the kernel is dead: the next cell starts a fresh one');
+  return { content: [{ type: 'text', text: lines.filter(Boolean).join('\n') }], structuredContent: result };
+}
+
+/** Any other JSON answer (a session, a listing) as a tool result. */
+export function jsonToolResult(summary: string, structured: Record<string, unknown>): CallToolResult {
+  return { content: [{ type: 'text', text: `${summary}\n${JSON.stringify(structured, null, 2)}` }], structuredContent: structured };
 }

@@ -3,7 +3,7 @@
  * caller is the host's operator, tenant "local": its policy is `policyFor(config, 'local')` (the config's
  * defaultPolicy, overlaid by a `tenants.local` entry when there is one), so the config's limit ceilings
  * and languages apply (no network: run_code asks for none); quotas and rate limits belong to the HTTP
- * service and do not.
+ * service and do not. Sessions (the session tools) belong to this process and end with it.
  * stdout carries the protocol only: every log line goes to stderr.
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
@@ -13,11 +13,20 @@ import type { SandboxExecutor } from '../executor/executor.js';
 import { allowedRuntimes, decodeContent } from '../pipeline/prepare.js';
 import type { McpBackend } from './backend.js';
 import { createMcpServer } from './tools.js';
+import { SessionManager, sessionBackend } from '../sessions/manager.js';
+import { tenantSessions, type TenantSessions } from '../sessions/tenant-sessions.js';
+import { createMetrics } from '../telemetry/metrics.js';
 
 export const LOCAL_TENANT = 'local';
 
-export function localBackend(executor: SandboxExecutor, policy: TenantPolicy, log: (line: string) => void): McpBackend {
+export function localBackend(
+  executor: SandboxExecutor,
+  policy: TenantPolicy,
+  log: (line: string) => void,
+  sessions: TenantSessions | null = null,
+): McpBackend {
   return {
+    sessions,
     runtimes: () => allowedRuntimes(executor, policy),
     run: (body, signal) =>
       executor.execute(
@@ -43,7 +52,15 @@ export function localBackend(executor: SandboxExecutor, policy: TenantPolicy, lo
  * Resolves once the server has closed; the caller closes the executor.
  */
 export async function serveStdio(executor: SandboxExecutor, config: PolyrunConfig, log: (line: string) => void): Promise<void> {
-  const server = createMcpServer(localBackend(executor, policyFor(config, LOCAL_TENANT), log));
+  const policy = policyFor(config, LOCAL_TENANT);
+  // Sessions of the local agent: ended when the server closes (the executor's sweep would find them anyway).
+  const manager = new SessionManager({
+    backend: sessionBackend(executor),
+    metrics: createMetrics({ processMetrics: false }),
+    log: (level, msg, fields) => log(`${level}: ${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}`),
+  });
+  const sessions = tenantSessions(manager, { id: LOCAL_TENANT, policy, anonymous: false }, executor);
+  const server = createMcpServer(localBackend(executor, policy, log, sessions));
   const transport = new StdioServerTransport();
   const closed = new Promise<void>((resolve) => {
     transport.onclose = () => resolve();
@@ -62,5 +79,6 @@ export async function serveStdio(executor: SandboxExecutor, config: PolyrunConfi
     process.stdin.off('close', stop);
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
+    await manager.closeAll();
   }
 }

@@ -53,6 +53,11 @@ export class SessionManager {
     this.timer.unref();
   }
 
+  /** Whether this polyrun can run sessions (the sandboxed executor). */
+  get available(): boolean {
+    return this.o.backend !== null;
+  }
+
   get backend(): SessionBackend {
     if (!this.o.backend) throw errors.sessionsUnavailable();
     return this.o.backend;

@@ -69,7 +69,17 @@ describe.each([
 ] as const)('MCP over %s', (_name, client) => {
   it('lists the tools with their input schemas', async () => {
     const { tools } = await client().listTools();
-    expect(tools.map((tool) => tool.name).sort()).toEqual(['list_runtimes', 'run_code']);
+    expect(tools.map((tool) => tool.name).sort()).toEqual([
+      'list_runtimes',
+      'run_code',
+      'session_close',
+      'session_create',
+      'session_exec',
+      'session_list_files',
+      'session_read_file',
+      'session_run_cell',
+      'session_write_file',
+    ]);
     const run = tools.find((tool) => tool.name === 'run_code')!;
     expect(run.inputSchema.required).toEqual(['language']);
     expect(Object.keys(run.inputSchema.properties ?? {})).toEqual(
@@ -96,6 +106,32 @@ describe.each([
     expect(text(r)).toContain("status: ok");
     expect(text(r)).toContain("hello in ['a']");
   });
+
+  it('a session: a file written, a command, a Python kernel keeping a variable, files read back, then closed', async () => {
+    const created = (await client().callTool({ name: 'session_create', arguments: {} })) as CallToolResult;
+    expect(created.isError, text(created)).toBeFalsy();
+    const id = (created.structuredContent as { id: string }).id;
+    const call = async (name: string, args: Record<string, unknown> = {}) =>
+      (await client().callTool({ name, arguments: { session_id: id, ...args } })) as CallToolResult;
+
+    expect((await call('session_write_file', { path: 'in.txt', content: '21' })).isError).toBeFalsy();
+    expect((await call('session_exec', { argv: ['cat', 'in.txt'] })).structuredContent).toMatchObject({ status: 'ok', run: { stdout: '21' } });
+    const first = await call('session_run_cell', { code: 'n = int(open("in.txt").read())\nn * 2' });
+    expect(first.structuredContent, text(first)).toMatchObject({ status: 'ok', value: '42', executionCount: 1 });
+    const second = await call('session_run_cell', { code: 'open("out.txt", "w").write(str(n + 1))\nn' });
+    expect(second.structuredContent).toMatchObject({ status: 'ok', value: '21', executionCount: 2 });
+    expect(text(second)).toContain('value: 21');
+    const raised = await call('session_run_cell', { code: 'undefined_name' });
+    expect(raised.isError).toBeFalsy();
+    expect(text(raised)).toContain('NameError');
+    expect((await call('session_read_file', { path: 'out.txt' })).structuredContent).toEqual({ path: 'out.txt', encoding: 'utf8', content: '22' });
+    expect((await call('session_list_files')).structuredContent).toEqual({ files: ['in.txt', 'out.txt'] });
+    const refused = await call('session_exec', { argv: ['true'] });
+    expect(refused.isError).toBe(true);
+    expect(refused.structuredContent).toMatchObject({ error: { code: 'KERNEL_RUNNING' } });
+    expect((await call('session_close')).isError).toBeFalsy();
+    expect((await call('session_list_files')).structuredContent).toMatchObject({ error: { code: 'NOT_FOUND' } });
+  }, 60_000);
 
   it('a program that fails is a normal result with status runtime_error', async () => {
     const r = (await client().callTool({ name: 'run_code', arguments: { language: 'python', code: 'raise SystemExit(3)\n' } })) as CallToolResult;

@@ -10,8 +10,7 @@ import { Type } from '@sinclair/typebox';
 import { PolyrunError, errors } from '../../contract/errors.js';
 import type { ExecutionEvent } from '../../contract/events.js';
 import type { ExecutionResult } from '../../contract/result.js';
-import { prepareExecution, decodeContent } from '../../pipeline/prepare.js';
-import { planExecution } from '../../runtimes/plan.js';
+import { decodeContent } from '../../pipeline/prepare.js';
 import { cpuMsOf } from '../../telemetry/observe.js';
 import type { SessionManager } from '../../sessions/manager.js';
 import {
@@ -19,25 +18,17 @@ import {
   SessionExecBodySchema,
   SessionFileBodySchema,
   SessionViewSchema,
-  commandArgv,
-  commandEnv,
-  commandLimits,
-  isCommandExec,
-  programBody,
-  runtimeAllowed,
   sessionPath,
-  type SessionExecBody,
 } from '../../sessions/requests.js';
-import type { Session, SessionExec } from '../../sessions/session.js';
 import { jsonOrEventStream, tenantOf } from '../execution-route.js';
 import { ERROR_RESPONSES, ExecutionIdParams } from '../schemas.js';
 import type { AppServices } from '../services.js';
 import { openEventStream, wantsEventStream } from '../sse.js';
 import { ExecutionResultSchema } from '../../contract/result.js';
 import { Value } from '@sinclair/typebox/value';
-import { CellBodySchema, CellResultSchema, KernelViewSchema, type CellBody, type CellResult } from '../../kernels/contract.js';
-import { KERNELS, kernelFor } from '../../kernels/kernels.js';
+import { CellBodySchema, CellResultSchema, KernelViewSchema, type CellResult } from '../../kernels/contract.js';
 import { planCell, planExec } from '../../sessions/planning.js';
+import { tenantSessions } from '../../sessions/tenant-sessions.js';
 
 const security: Record<string, string[]>[] = [{ bearer: [] }, { apiKey: [] }];
 const tags = ['sessions'];
@@ -290,15 +281,9 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRouteOptions> = asy
       },
     },
     async (request) => {
-      const session = sessions.get(tenantOf(request), request.params.id);
       const path = sessionPath(request.params['*'], bounds());
       const content = fileContent(request.body);
-      const max = bounds().maxSourceBytes;
-      if (content.length > max) throw errors.sourceTooLarge(content.length, max);
-      await session.putFile(path, content, parseInt(request.query.mode ?? '644', 8)).catch((err: unknown) => {
-        if (err instanceof PolyrunError) throw err;
-        throw errors.validationFailed(`cannot write ${path}: ${(err as Error).message.replace(/^could not write [^:]*: /, '')}`);
-      });
+      await tenantSessions(sessions, tenantOf(request), services.executor).putFile(request.params.id, path, content, parseInt(request.query.mode ?? '644', 8));
       return { path, bytes: content.length };
     },
   );
