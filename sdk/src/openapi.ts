@@ -1742,6 +1742,81 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sessions/{id}/connect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An interactive exec in the session (upgrades to WebSocket): stdin and signals while it runs
+         * @description As GET /v1/connect, with {"type":"exec", ...the POST /v1/sessions/:id/exec body} as the first message: the run stage's stdin stays open for {"type":"stdin","data":"<base64>"} until {"type":"stdin_end"}; {"type":"signal","signal":"SIGINT"} goes to the running stage. Events as JSON messages, then {"type":"result"} and close 1000, or {"type":"error"} and close 4000 + status (4409 SESSION_BUSY or KERNEL_RUNNING, 4404 for a session that is not yours).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Switching Protocols: the connection is a WebSocket from here on */
+                101: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": string;
+                    };
+                };
+                /** @description every polyrun error */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sessions/{id}/files": {
         parameters: {
             query?: never;

@@ -13,7 +13,7 @@
  */
 import { compileKey, type CompileCache } from '../cache/compile-cache.js';
 import { errors } from '../contract/errors.js';
-import type { ExecutionControl, StageName } from '../contract/events.js';
+import type { StageName } from '../contract/events.js';
 import type { ExecutionJob } from '../contract/job.js';
 import type { SourceFile } from '../contract/request.js';
 import type { ExecutionResult, StageResult } from '../contract/result.js';
@@ -25,8 +25,9 @@ import type { RuntimeManifest } from '../runtimes/manifest.js';
 import { matchOutputs, planExecution, type ExecutionPlan } from '../runtimes/plan.js';
 import type { SandboxHost } from '../sandbox/host.js';
 import type { SandboxPool } from '../sandbox/pool.js';
-import { Sandbox, type RunningStage, type StageCommand } from '../sandbox/sandbox.js';
+import { Sandbox, type StageCommand } from '../sandbox/sandbox.js';
 import { shapeFor } from './shape.js';
+import { StageControls } from './stage-controls.js';
 import { runStageWithEvents, withoutOutput } from './stage-events.js';
 import { cachedStage, internalErrorStage, sandboxFailureNotice } from './stage-result.js';
 
@@ -194,50 +195,4 @@ function runStage(
     onRunning: (running) => controls.attach(running, stage),
     onEnded: () => controls.detach(),
   });
-}
-
-/**
- * Control messages for the stages of one execution. Stdin belongs to the run stage: bytes sent before it
- * starts (while queued or compiling) wait here, up to the request's stdin bound; beyond it they are
- * dropped, as a program that never reads would otherwise make polyrun hold them. A signal goes to the
- * stage running when it arrives.
- */
-class StageControls {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private inputEnded = false;
-  private current?: RunningStage;
-  private runStage?: RunningStage;
-
-  constructor(private readonly maxPendingBytes: number) {}
-
-  handle(message: ExecutionControl): void {
-    if (message.type === 'signal') {
-      this.current?.sendSignal(message.signal);
-    } else if (message.type === 'stdin_end') {
-      this.inputEnded = true;
-      this.runStage?.endInput();
-    } else if (this.runStage) {
-      this.runStage.write(Buffer.from(message.data, 'base64'));
-    } else {
-      const data = Buffer.from(message.data, 'base64');
-      if (this.pendingBytes + data.length > this.maxPendingBytes) return;
-      this.pending.push(data);
-      this.pendingBytes += data.length;
-    }
-  }
-
-  attach(running: RunningStage, stage: StageName): void {
-    this.current = running;
-    if (stage !== 'run') return;
-    this.runStage = running;
-    for (const data of this.pending.splice(0)) running.write(data);
-    this.pendingBytes = 0;
-    if (this.inputEnded) running.endInput();
-  }
-
-  detach(): void {
-    this.current = undefined;
-    this.runStage = undefined;
-  }
 }

@@ -9,6 +9,7 @@ import type { ExecutionEvent, StageName } from '../contract/events.js';
 import type { ExecutionResult, StageResult } from '../contract/result.js';
 import { executionStatus } from '../limits/status.js';
 import { runStageWithEvents } from '../executor/stage-events.js';
+import type { StageControls } from '../executor/stage-controls.js';
 import { sandboxFailureNotice } from '../executor/stage-result.js';
 import type { Sandbox, StageCommand } from '../sandbox/sandbox.js';
 import type { ExecutionPlan, PlannedFile } from '../runtimes/plan.js';
@@ -86,25 +87,36 @@ export class Session {
     return { createdAt: this.createdAt, lastUsedAt: this.lastUsedAt, idleTimeoutMs: this.settings.idleTimeoutMs, lifetimeMs: this.settings.lifetimeMs, busy: this.busy };
   }
 
-  /** Run an exec; its events go to `onEvent` as they happen. One at a time: SESSION_BUSY otherwise. */
-  async exec(exec: SessionExec, onEvent: (e: ExecutionEvent) => void = () => undefined, signal?: AbortSignal): Promise<ExecutionResult> {
+  /**
+   * Run an exec; its events go to `onEvent` as they happen. One at a time: SESSION_BUSY otherwise. With
+   * `controls` (a WebSocket), the run stage's stdin stays open for the client's stdin messages until
+   * `stdin_end`, and signals reach the running stage.
+   */
+  async exec(
+    exec: SessionExec,
+    onEvent: (e: ExecutionEvent) => void = () => undefined,
+    signal?: AbortSignal,
+    controls?: StageControls,
+  ): Promise<ExecutionResult> {
     if (this.kernel && this.kernel.state !== 'dead') throw errors.kernelRunning(this.id, this.kernel.spec.language, 'exec');
     const abort = this.claim();
     const onAbort = () => abort.abort(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
     const reference = `session-${this.id}-${randomUUID().slice(0, 8)}`;
     try {
+      const io = { signal: abort.signal, onEvent, reference, controls };
+      const interactive = controls !== undefined;
       if (exec.kind === 'command') {
-        const run = await this.stage('run', exec.command, abort.signal, onEvent, reference);
+        const run = await this.stage('run', { ...exec.command, interactive }, io);
         return { language: 'command', version: '', status: executionStatus(null, run), compile: null, run };
       }
       await this.sandbox.putFiles(exec.plan.files, { overwrite: true });
       let compile: StageResult | null = null;
       if (exec.compile) {
-        compile = await this.stage('compile', exec.compile, abort.signal, onEvent, reference);
+        compile = await this.stage('compile', exec.compile, io);
         if (compile.status !== 'ok') return { language: exec.language, version: exec.version, status: executionStatus(compile, null), compile, run: null };
       }
-      const run = await this.stage('run', exec.run, abort.signal, onEvent, reference);
+      const run = await this.stage('run', { ...exec.run, interactive }, io);
       return { language: exec.language, version: exec.version, status: executionStatus(compile, run), compile, run };
     } finally {
       signal?.removeEventListener('abort', onAbort);
@@ -157,14 +169,13 @@ export class Session {
   private stage(
     stage: StageName,
     command: StageCommand,
-    signal: AbortSignal,
-    onEvent: (e: ExecutionEvent) => void,
-    reference: string,
+    { signal, onEvent, reference, controls }: { signal: AbortSignal; onEvent: (e: ExecutionEvent) => void; reference: string; controls?: StageControls },
   ): Promise<StageResult> {
     return runStageWithEvents(this.sandbox, stage, command, {
       signal,
       emit: onEvent,
       keepSandbox: true,
+      ...(controls ? { onRunning: (running) => controls.attach(running, stage), onEnded: () => controls.detach() } : {}),
       onSandboxFailure: (error) => {
         this.onFailure(reference, error);
         return sandboxFailureNotice(reference);

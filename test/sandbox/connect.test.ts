@@ -313,3 +313,44 @@ describe('polyrun /v1/connect', () => {
     expect(res.json().error.code).toBe('BAD_REQUEST');
   });
 });
+
+describe('GET /v1/sessions/:id/connect: an interactive exec in a session', () => {
+  async function session(): Promise<string> {
+    const res = await t.app.inject({ method: 'POST', url: '/v1/sessions', headers: t.auth(), payload: {} });
+    expect(res.statusCode, res.body).toBe(201);
+    return res.json().id as string;
+  }
+  const exec = (id: string, argv: string[]) => t.app.inject({ method: 'POST', url: `/v1/sessions/${id}/exec`, headers: t.auth(), payload: { argv } });
+
+  it('drives a command turn by turn; what it wrote stays in the session', async () => {
+    const id = await session();
+    const c = await connect(`/v1/sessions/${id}/connect`);
+    c.send({ type: 'exec', argv: ['sh', '-c', 'read a; echo "hello $a"; read b; echo "$a $b" > names.txt; echo bye'] });
+    c.send({ type: 'stdin', data: Buffer.from('ada\n').toString('base64') });
+    await c.next(stdoutHas('hello ada'));
+    expect(c.messages.some((m) => m.type === 'exit')).toBe(false);
+    c.send({ type: 'stdin', data: Buffer.from('lovelace\n').toString('base64') });
+    const { result } = (await c.next((m) => m.type === 'result')) as unknown as { result: { status: string; language: string; run: { stdout: string } } };
+    expect(result).toMatchObject({ status: 'ok', language: 'command', run: { stdout: 'hello ada\nbye\n' } });
+    expect(await c.closed).toEqual({ code: 1000, reason: '' });
+    expect((await exec(id, ['cat', 'names.txt'])).json().run.stdout).toBe('ada lovelace\n');
+    await t.app.inject({ method: 'DELETE', url: `/v1/sessions/${id}`, headers: t.auth() });
+  });
+
+  it('a signal reaches a program exec; a session that is not there closes 4404', async () => {
+    const id = await session();
+    const c = await connect(`/v1/sessions/${id}/connect`);
+    c.send({ type: 'exec', language: 'python', code: WAIT_FOREVER });
+    await c.next(stdoutHas('ready'));
+    c.send({ type: 'signal', signal: 'SIGINT' });
+    const { result } = (await c.next((m) => m.type === 'result')) as unknown as { result: { run: { stderr: string } } };
+    expect(result.run.stderr).toContain('KeyboardInterrupt');
+    expect((await c.closed).code).toBe(1000);
+    await t.app.inject({ method: 'DELETE', url: `/v1/sessions/${id}`, headers: t.auth() });
+
+    const gone = await connect(`/v1/sessions/${id}/connect`);
+    gone.send({ type: 'exec', argv: ['true'] });
+    expect(await gone.next((m) => m.type === 'error')).toMatchObject({ error: { code: 'NOT_FOUND' } });
+    expect((await gone.closed).code).toBe(4404);
+  });
+});

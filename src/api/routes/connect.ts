@@ -16,7 +16,8 @@ import { Value } from '@sinclair/typebox/value';
 import { PolyrunError, errors } from '../../contract/errors.js';
 import { ExecutionControlSchema, STAGE_SIGNALS, type ExecutionControl, type ExecutionEvent } from '../../contract/events.js';
 import { ExecuteBodySchema, type ExecuteBody } from '../../contract/request.js';
-import type { IdentifiedResult, Launched } from '../../pipeline/execution.js';
+import type { Launched } from '../../pipeline/execution.js';
+import type { ExecutionResult } from '../../contract/result.js';
 import { executionInput } from '../execution-route.js';
 import { fieldName, httpError, prepareErrorReply, sendError } from '../errors.js';
 import { PistonBodySchema, PistonErrorSchema, fromPistonRequest, pistonMessage, toPistonStage, type PistonExecuteBody } from '../piston.js';
@@ -44,7 +45,7 @@ interface Ending {
 
 /** What one client message asks for. */
 type Action =
-  | { kind: 'execute'; body: ExecuteBody; raw: unknown }
+  | { kind: 'execute'; body: unknown; raw: unknown }
   | { kind: 'control'; control: ExecutionControl }
   | { kind: 'reply'; messages: Outgoing[] }
   | { kind: 'end'; ending: Ending }
@@ -59,7 +60,7 @@ interface ConnectProtocol {
   /** Sent once the body is valid, before the execution is admitted. */
   prepared(runtime: { name: string; version: string }): Outgoing[];
   event(event: ExecutionEvent): Outgoing | null;
-  completed(result: IdentifiedResult): Ending;
+  completed(result: ExecutionResult): Ending;
   /** The execution could not start or run (validation, queue, internal). */
   failed(error: PolyrunError, raw: unknown): Ending;
 }
@@ -99,12 +100,39 @@ function withoutType(message: Record<string, unknown>): Record<string, unknown> 
 // ---------------------------------------------------------------------------------------------------------
 // The plumbing shared by both protocols.
 
+/** A run started for a conversation: its control messages in, its result out. */
+interface LaunchedRun {
+  control(message: ExecutionControl): void;
+  done: Promise<ExecutionResult>;
+}
+
+/**
+ * Starts what the first message asks for, or throws a PolyrunError. A launcher that starts the run takes
+ * over the request's quota lease (sets `request.quotaLease` to null) and settles it; when it throws before
+ * that, the conversation gives the lease back.
+ */
+type Launcher = (
+  body: unknown,
+  io: { signal: AbortSignal; onEvent: (event: ExecutionEvent) => void; announce: (runtime: { name: string; version: string }) => void },
+) => Promise<LaunchedRun>;
+
+/** An execution (POST /v1/execute's body), through the execution service, with stdin kept open. */
+function executionLauncher(services: AppServices, request: FastifyRequest): Launcher {
+  return async (body, io) => {
+    const input = executionInput(services, request, body as ExecuteBody, { signal: io.signal, onEvent: io.onEvent });
+    io.announce(input.prepared.runtime);
+    const launched: Launched = await services.executions.launch({ ...input, interactive: true });
+    request.quotaLease = null; // the execution's now: settled, or cancelled when it cannot run
+    return launched;
+  };
+}
+
 /**
  * One conversation. The quota lease taken on the upgrade request belongs to the request until the
  * execution service admits the execution; every other ending (timeout, bad first message, refusal, the
  * client leaving first) cancels it here, since a hijacked request never reaches the onResponse hook.
  */
-function converse(services: AppServices, protocol: ConnectProtocol, socket: ServerSocket, request: FastifyRequest): void {
+function converse(protocol: ConnectProtocol, launcher: Launcher, socket: ServerSocket, request: FastifyRequest): void {
   type State = 'waiting' | 'preparing' | 'running' | 'closed';
   let state = 'waiting' as State;
   let control: ((message: ExecutionControl) => void) | null = null;
@@ -141,21 +169,21 @@ function converse(services: AppServices, protocol: ConnectProtocol, socket: Serv
     if (state !== 'closed') stop();
   });
 
-  const start = async (body: ExecuteBody, raw: unknown) => {
+  const start = async (body: unknown, raw: unknown) => {
     state = 'preparing';
     clearTimeout(timer);
-    let launched: Launched;
+    let launched: LaunchedRun;
     try {
-      const input = executionInput(services, request, body, {
+      launched = await launcher(body, {
         signal: hangup.signal,
         onEvent: (event) => {
           const message = protocol.event(event);
           if (message) send(message);
         },
+        announce: (runtime) => {
+          for (const m of protocol.prepared(runtime)) send(m);
+        },
       });
-      for (const m of protocol.prepared(input.prepared.runtime)) send(m);
-      launched = await services.executions.launch({ ...input, interactive: true });
-      request.quotaLease = null; // the execution's now: settled, or cancelled when it cannot run
     } catch (err) {
       releaseLease();
       end(protocol.failed(httpError(err), raw));
@@ -199,17 +227,27 @@ function converse(services: AppServices, protocol: ConnectProtocol, socket: Serv
  * A GET route that upgrades to WebSocket (described in the OpenAPI document by its 101 answer); a plain GET
  * without the upgrade is refused with 400.
  */
-function connectRoute(
+export function connectRoute(
   app: FastifyInstance,
-  services: AppServices,
   protocol: ConnectProtocol,
-  schema: { tags: string[]; summary: string; description: string; security?: Record<string, string[]>[]; errors: Record<string, unknown>; messages: string },
+  launcherFor: (request: FastifyRequest) => Launcher,
+  schema: {
+    url?: string;
+    params?: TSchema;
+    tags: string[];
+    summary: string;
+    description: string;
+    security?: Record<string, string[]>[];
+    errors: Record<string, unknown>;
+    messages: string;
+  },
 ): void {
   app.route({
     method: 'GET',
-    url: '/connect',
+    url: schema.url ?? '/connect',
     config: { execution: true },
     schema: {
+      ...(schema.params ? { params: schema.params } : {}),
       tags: schema.tags,
       summary: schema.summary,
       description: schema.description,
@@ -233,7 +271,7 @@ function connectRoute(
     handler: async () => {
       throw errors.badRequest('this route speaks WebSocket: send a GET with "Connection: Upgrade" and "Upgrade: websocket"');
     },
-    wsHandler: (socket: ServerSocket, request) => converse(services, protocol, socket, request),
+    wsHandler: (socket: ServerSocket, request) => converse(protocol, launcherFor(request), socket, request),
   });
 }
 
@@ -320,6 +358,8 @@ function pistonFailure(error: PolyrunError, raw: unknown): Ending {
 
 const V1_FIRST_MESSAGE_MS = 10_000;
 const checkExecuteBody = validator(ExecuteBodySchema, 'body');
+/** Validates a body against `schema`, with polyrun's VALIDATION_FAILED naming the fields. */
+export const bodyValidator = (schema: TSchema) => validator(schema, 'body');
 const checkControl = validator(ExecutionControlSchema, 'message');
 
 /** An error as a v1 message: `{"type":"error","error":{code,message,details?}}`. */
@@ -332,24 +372,32 @@ function v1Failure(error: PolyrunError): Ending {
   return { messages: [v1Error(error)], code: 4000 + error.httpStatus, reason: error.code };
 }
 
-export function v1Protocol(firstMessageMs = V1_FIRST_MESSAGE_MS): ConnectProtocol {
+/**
+ * polyrun's protocol; `first` names the first message's type and checks its body: `execute` with the
+ * execute body for /v1/connect, `exec` with a session exec body for /v1/sessions/:id/connect.
+ */
+export function v1Protocol(
+  options: { firstMessageMs?: number; first?: { type: string; check: (value: unknown) => unknown; what: string } } = {},
+): ConnectProtocol {
+  const firstMessageMs = options.firstMessageMs ?? V1_FIRST_MESSAGE_MS;
+  const first = options.first ?? { type: 'execute', check: checkExecuteBody, what: 'the execute body' };
   return {
     firstMessageMs,
-    timedOut: () => v1Failure(errors.badRequest(`no execute message within ${firstMessageMs} ms`)),
+    timedOut: () => v1Failure(errors.badRequest(`no ${first.type} message within ${firstMessageMs} ms`)),
     message(data, initialized) {
       const msg = parseMessage(data);
       if (!initialized) {
         if (!msg) return { kind: 'end', ending: v1Failure(errors.invalidJson()) };
-        if (msg.type !== 'execute') return { kind: 'end', ending: v1Failure(errors.badRequest('the first message must be {"type":"execute", ...the execute body}')) };
+        if (msg.type !== first.type) return { kind: 'end', ending: v1Failure(errors.badRequest(`the first message must be {"type":"${first.type}", ...${first.what}}`)) };
         try {
-          return { kind: 'execute', body: checkExecuteBody(withoutType(msg)) as ExecuteBody, raw: msg };
+          return { kind: 'execute', body: first.check(withoutType(msg)), raw: msg };
         } catch (err) {
           return { kind: 'end', ending: v1Failure(httpError(err)) };
         }
       }
       // Running: a bad message is answered and the execution carries on.
       if (!msg) return { kind: 'reply', messages: [v1Error(errors.invalidJson())] };
-      if (msg.type === 'execute') return { kind: 'reply', messages: [v1Error(errors.badRequest('this connection already runs an execution'))] };
+      if (msg.type === first.type) return { kind: 'reply', messages: [v1Error(errors.badRequest('this connection already runs an execution'))] };
       try {
         return { kind: 'control', control: checkControl(msg) as ExecutionControl };
       } catch (err) {
@@ -381,7 +429,7 @@ export const pistonConnectRoutes: FastifyPluginAsync<ConnectRoutesOptions> = asy
     const e = prepareErrorReply(err, request, reply);
     return reply.send({ message: e.message });
   });
-  connectRoute(app, services, pistonProtocol, {
+  connectRoute(app, pistonProtocol, (request) => executionLauncher(services, request), {
     tags: ['piston'],
     summary: 'Piston-compatible interactive execution (upgrades to WebSocket)',
     description:
@@ -398,7 +446,7 @@ export const pistonConnectRoutes: FastifyPluginAsync<ConnectRoutesOptions> = asy
 /** GET /connect under /v1: polyrun's interactive endpoint. */
 export const v1ConnectRoutes: FastifyPluginAsync<ConnectRoutesOptions> = async (app, { services, firstMessageMs }) => {
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
-  connectRoute(app, services, v1Protocol(firstMessageMs), {
+  connectRoute(app, v1Protocol({ firstMessageMs }), (request) => executionLauncher(services, request), {
     tags: ['v1'],
     summary: 'Interactive execution (upgrades to WebSocket)',
     description:

@@ -8,7 +8,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { PolyrunError, errors } from '../../contract/errors.js';
-import type { ExecutionEvent } from '../../contract/events.js';
+import type { ExecutionControl, ExecutionEvent } from '../../contract/events.js';
+import { StageControls } from '../../executor/stage-controls.js';
+import { bodyValidator, connectRoute, v1Protocol } from './connect.js';
 import type { ExecutionResult } from '../../contract/result.js';
 import { decodeContent } from '../../pipeline/prepare.js';
 import { cpuMsOf } from '../../telemetry/observe.js';
@@ -19,6 +21,7 @@ import {
   SessionFileBodySchema,
   SessionViewSchema,
   sessionPath,
+  type SessionExecBody,
 } from '../../sessions/requests.js';
 import { jsonOrEventStream, tenantOf } from '../execution-route.js';
 import { ERROR_RESPONSES, ExecutionIdParams } from '../schemas.js';
@@ -231,6 +234,21 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRouteOptions> = asy
     },
   );
 
+  connectRoute(app, v1Protocol({ first: { type: 'exec', check: bodyValidator(SessionExecBodySchema), what: 'the exec body' } }), (request) => sessionExecLauncher(services, sessions, request), {
+    url: '/sessions/:id/connect',
+    params: SessionParams,
+    tags,
+    summary: 'An interactive exec in the session (upgrades to WebSocket): stdin and signals while it runs',
+    description:
+      'As GET /v1/connect, with {"type":"exec", ...the POST /v1/sessions/:id/exec body} as the first message: the run stage\'s ' +
+      'stdin stays open for {"type":"stdin","data":"<base64>"} until {"type":"stdin_end"}; {"type":"signal","signal":"SIGINT"} goes to ' +
+      'the running stage. Events as JSON messages, then {"type":"result"} and close 1000, or {"type":"error"} and close 4000 + status ' +
+      '(4409 SESSION_BUSY or KERNEL_RUNNING, 4404 for a session that is not yours).',
+    security,
+    errors: ERROR_RESPONSES,
+    messages: 'WebSocket text messages, one JSON object each (see the description)',
+  });
+
   app.get(
     '/sessions/:id/files',
     {
@@ -317,6 +335,33 @@ function fileContent(body: unknown): Buffer {
     throw errors.validationFailed('the body must be raw bytes (application/octet-stream) or JSON {"content": string, "encoding"?: "utf8"|"base64"|"hex"}');
   }
   return decodeContent(body.content, body.encoding ?? 'utf8', 'content');
+}
+
+/** A session exec for a WebSocket conversation: interactive stdin and signals, charged like POST .../exec. */
+function sessionExecLauncher(services: AppServices, sessions: SessionManager, request: FastifyRequest) {
+  return async (body: unknown, io: { signal: AbortSignal; onEvent: (e: ExecutionEvent) => void }) => {
+    const tenant = tenantOf(request);
+    const session = sessions.get(tenant, (request.params as { id: string }).id);
+    if (session.busy) throw errors.sessionBusy(session.id);
+    const exec = planned(services, () => planExec({ tenant, session, runtimes: services.executor, backend: sessions.backend }, body as SessionExecBody));
+    const lease = request.quotaLease;
+    if (!lease) throw errors.internal('connect route without a quota lease');
+    request.quotaLease = null;
+    const controls = new StageControls(sessions.backend.bounds.maxStdinBytes);
+    const done = session.exec(exec, io.onEvent, io.signal, controls).then(
+      (result) => {
+        sessions.touch(session);
+        lease.settle(cpuMsOf(result));
+        services.metrics.sessionExecCpuSeconds.inc(cpuMsOf(result) / 1000);
+        return result;
+      },
+      (err: unknown) => {
+        lease.cancel();
+        throw err;
+      },
+    );
+    return { control: (message: ExecutionControl) => controls.handle(message), done };
+  };
 }
 
 /** Plan a request with the session's context; a refusal counts in the validation-failure metric. */
