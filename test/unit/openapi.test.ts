@@ -23,7 +23,7 @@ describe('the OpenAPI document', () => {
       expect.arrayContaining(['POST /v1/execute', 'POST /v1/executions', 'GET /v1/executions/{id}', 'GET /v1/runtimes', 'GET /v1/usage', 'GET /api/v2/runtimes', 'POST /api/v2/execute', 'GET /v1/connect', 'GET /api/v2/connect', 'GET /healthz', 'GET /readyz', 'GET /metrics']),
     );
     // The WebSocket routes answer 101 Switching Protocols, never a 2xx: their 101 response stands for it.
-    const WEBSOCKET_ROUTES = new Set(['GET /v1/connect', 'GET /api/v2/connect']);
+    const WEBSOCKET_ROUTES = new Set(['GET /v1/connect', 'GET /api/v2/connect', 'GET /v1/sessions/{id}/connect']);
     for (const { name, op } of operations) {
       const success = Object.entries(op.responses ?? {}).filter(
         ([code]) => /^2\d\d$/.test(code) || (WEBSOCKET_ROUTES.has(name) && code === '101'),
