@@ -4,42 +4,22 @@
  * usable, a kernel that ignores the interrupt, dies or runs out of memory (reported, then restarted),
  * files while a kernel lives, execs refused while it lives, and a clean host at the end.
  */
-import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createExecutor, type SandboxExecutor } from '../../src/executor/executor.js';
 import { hostLeftovers } from '../helpers/hostClean.js';
-import { makeTestApp, tempDir, type TestApp } from '../helpers/app.js';
+import { startSessionApp, type Json, type SessionApp } from '../helpers/session-app.js';
 
 const MiB = 1024 * 1024;
-const dataDir = tempDir('polyrun-kernels-');
-let executor: SandboxExecutor;
-let t: TestApp;
+let s: SessionApp;
 
 beforeAll(async () => {
-  executor = await createExecutor({ dataDir, languages: ['python', 'javascript', 'bash'] });
-  t = await makeTestApp(executor, {
-    config: {
-      slots: 2,
-      defaultPolicy: { rate: { perSecond: 1000, burst: 1000 }, sessions: { maxOpen: 4, diskBytes: 16 * MiB, memoryBytes: 256 * MiB } },
-    },
-    tenants: ['default', 'other'],
-    dataDir,
-    closeExecutor: false,
-  });
+  s = await startSessionApp('polyrun-kernels-', ['python', 'javascript', 'bash'], 4);
 }, 120_000);
 
 afterAll(async () => {
-  await t?.cleanup();
-  await executor?.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await s?.close();
 });
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-async function req(method: string, url: string, payload?: unknown, tenant = 'default') {
-  const res = await t.app.inject({ method: method as 'GET', url, headers: t.auth(tenant), ...(payload === undefined ? {} : { payload: payload as object }) });
-  return { status: res.statusCode, json: (() => { try { return res.json() as Json; } catch { return {} as Json; } })(), body: res.body };
-}
+const req = (method: string, url: string, payload?: unknown, tenant = 'default') => s.req(method, url, payload, tenant);
 
 async function create(): Promise<string> {
   const res = await req('POST', '/v1/sessions', {});
@@ -133,6 +113,6 @@ describe('kernels on real sandboxes', () => {
   }, 60_000);
 
   it('leaves nothing on the host once the sessions are gone', async () => {
-    expect(await hostLeftovers(executor)).toEqual([]);
+    expect(await hostLeftovers(s.executor)).toEqual([]);
   });
 });

@@ -3,49 +3,26 @@
  * escapes, planted symlinks), tenancy, the idle reaper, programs (interpreted and compiled), abuse inside a
  * session, the sessions-at-once limit, and a clean host at the end.
  */
-import { rmSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createExecutor, type SandboxExecutor } from '../../src/executor/executor.js';
 import { hostLeftovers } from '../helpers/hostClean.js';
-import { makeTestApp, tempDir, type TestApp } from '../helpers/app.js';
 import { parseSse } from '../helpers/sse.js';
+import { startSessionApp, type Json, type SessionApp } from '../helpers/session-app.js';
 
-const MiB = 1024 * 1024;
-const dataDir = tempDir('polyrun-sessions-');
-let executor: SandboxExecutor;
-let t: TestApp;
+let s: SessionApp;
+let executor: SessionApp['executor'];
+let t: SessionApp['t'];
 
 beforeAll(async () => {
-  executor = await createExecutor({ dataDir, languages: ['python', 'c', 'bash'] });
-  t = await makeTestApp(executor, {
-    config: {
-      slots: 2,
-      defaultPolicy: { rate: { perSecond: 1000, burst: 1000 }, sessions: { maxOpen: 3, diskBytes: 16 * MiB, memoryBytes: 256 * MiB } },
-    },
-    tenants: ['default', 'other'],
-    dataDir,
-    closeExecutor: false,
-  });
+  s = await startSessionApp('polyrun-sessions-', ['python', 'c', 'bash'], 3);
+  ({ executor, t } = s);
 }, 120_000);
 
 afterAll(async () => {
-  await t?.cleanup();
-  await executor?.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await s?.close();
 });
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-async function req(method: string, url: string, payload?: unknown, tenant = 'default', headers: Record<string, string> = {}) {
-  const res = await t.app.inject({
-    method: method as 'GET',
-    url,
-    headers: { ...t.auth(tenant), ...headers },
-    ...(payload === undefined ? {} : Buffer.isBuffer(payload) ? { payload, headers: { ...t.auth(tenant), 'content-type': 'application/octet-stream', ...headers } } : { payload: payload as object }),
-  });
-  return { status: res.statusCode, json: (() => { try { return res.json() as Json; } catch { return {} as Json; } })(), raw: res.rawPayload, headers: res.headers, body: res.body };
-}
+const req = (method: string, url: string, payload?: unknown, tenant = 'default', headers: Record<string, string> = {}) => s.req(method, url, payload, tenant, headers);
 
 async function create(body: Json = {}, tenant = 'default'): Promise<string> {
   const res = await req('POST', '/v1/sessions', body, tenant);

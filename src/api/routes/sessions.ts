@@ -23,7 +23,8 @@ import {
   sessionPath,
   type SessionExecBody,
 } from '../../sessions/requests.js';
-import { jsonOrEventStream, tenantOf } from '../execution-route.js';
+import { hangupSignal, jsonOrEventStream, tenantOf } from '../execution-route.js';
+import type { QuotaLease } from '../../pipeline/quota.js';
 import { ERROR_RESPONSES, ExecutionIdParams } from '../schemas.js';
 import type { AppServices } from '../services.js';
 import { openEventStream, wantsEventStream } from '../sse.js';
@@ -119,17 +120,10 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRouteOptions> = asy
       },
     },
     async (request, reply) => {
-      const tenant = tenantOf(request);
-      const session = sessions.get(tenant, request.params.id);
-      if (session.busy) throw errors.sessionBusy(session.id);
-      const exec = planned(services, () => planExec({ tenant, session, runtimes: services.executor, backend: sessions.backend }, request.body));
-      const lease = request.quotaLease;
-      if (!lease) throw errors.internal('exec route without a quota lease');
-      request.quotaLease = null;
-      const hangup = new AbortController();
-      reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) hangup.abort(errors.clientClosed());
-      });
+      const { session, context } = sessionCall(services, sessions, request);
+      const exec = planned(services, () => planExec(context, request.body));
+      const lease = takeLease(request);
+      const hangup = hangupSignal(reply);
       // Settled with the exec's CPU time; an exec that never ran (lost a race for the session) is refunded.
       const settle = (result: ExecutionResult | null) => {
         sessions.touch(session);
@@ -141,13 +135,13 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRouteOptions> = asy
       if (!wantsEventStream(request)) {
         let result: ExecutionResult | null = null;
         try {
-          result = await session.exec(exec, undefined, hangup.signal);
+          result = await session.exec(exec, undefined, hangup);
           return result;
         } finally {
           settle(result);
         }
       }
-      return streamExec(reply, (onEvent) => session.exec(exec, onEvent, hangup.signal), settle);
+      return streamExec(reply, (onEvent) => session.exec(exec, onEvent, hangup), settle);
     },
   );
 
@@ -170,20 +164,13 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRouteOptions> = asy
       },
     },
     async (request, reply) => {
-      const tenant = tenantOf(request);
-      const session = sessions.get(tenant, request.params.id);
-      if (session.busy) throw errors.sessionBusy(session.id);
-      const { spec, limits } = planned(services, () => planCell({ tenant, session, runtimes: services.executor, backend: sessions.backend }, request.body));
-      const lease = request.quotaLease;
-      if (!lease) throw errors.internal('cell route without a quota lease');
-      request.quotaLease = null;
-      const hangup = new AbortController();
-      reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) hangup.abort(errors.clientClosed());
-      });
+      const { session, context } = sessionCall(services, sessions, request);
+      const { spec, limits } = planned(services, () => planCell(context, request.body));
+      const lease = takeLease(request);
+      const hangup = hangupSignal(reply);
       let result: CellResult | null = null;
       try {
-        result = await session.runCell(spec, request.body.code, limits, Date.now(), hangup.signal);
+        result = await session.runCell(spec, request.body.code, limits, Date.now(), hangup);
         return result;
       } finally {
         sessions.touch(session);
@@ -340,13 +327,9 @@ function fileContent(body: unknown): Buffer {
 /** A session exec for a WebSocket conversation: interactive stdin and signals, charged like POST .../exec. */
 function sessionExecLauncher(services: AppServices, sessions: SessionManager, request: FastifyRequest) {
   return async (body: unknown, io: { signal: AbortSignal; onEvent: (e: ExecutionEvent) => void }) => {
-    const tenant = tenantOf(request);
-    const session = sessions.get(tenant, (request.params as { id: string }).id);
-    if (session.busy) throw errors.sessionBusy(session.id);
-    const exec = planned(services, () => planExec({ tenant, session, runtimes: services.executor, backend: sessions.backend }, body as SessionExecBody));
-    const lease = request.quotaLease;
-    if (!lease) throw errors.internal('connect route without a quota lease');
-    request.quotaLease = null;
+    const { session, context } = sessionCall(services, sessions, request);
+    const exec = planned(services, () => planExec(context, body as SessionExecBody));
+    const lease = takeLease(request);
     const controls = new StageControls(sessions.backend.bounds.maxStdinBytes);
     const done = session.exec(exec, io.onEvent, io.signal, controls).then(
       (result) => {
@@ -362,6 +345,22 @@ function sessionExecLauncher(services: AppServices, sessions: SessionManager, re
     );
     return { control: (message: ExecutionControl) => controls.handle(message), done };
   };
+}
+
+/** The session a request names (its tenant's, not busy) and the context its exec or cell is planned in. */
+function sessionCall(services: AppServices, sessions: SessionManager, request: FastifyRequest) {
+  const tenant = tenantOf(request);
+  const session = sessions.get(tenant, (request.params as { id: string }).id);
+  if (session.busy) throw errors.sessionBusy(session.id);
+  return { session, context: { tenant, session, runtimes: services.executor, backend: sessions.backend } };
+}
+
+/** The quota lease taken for this execution route: the route settles (or cancels) it from here on. */
+function takeLease(request: FastifyRequest): QuotaLease {
+  const lease = request.quotaLease;
+  if (!lease) throw errors.internal(`${request.routeOptions.url} runs without a quota lease`);
+  request.quotaLease = null;
+  return lease;
 }
 
 /** Plan a request with the session's context; a refusal counts in the validation-failure metric. */
