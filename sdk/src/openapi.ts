@@ -1708,6 +1708,280 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/judge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Judge a submission against test cases; with "Accept: text/event-stream", stream each verdict (SSE)
+         * @description Compiled once; every case runs in the same sandbox as a fresh process with its own limits. JSON: the judged result. Server-Sent Events: the compile stage (`stage`, output, `exit`), a `case` event per case as its verdict is decided, then `result` (the same object as the JSON answer) or `error`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description runtime name or alias */
+                        language: string;
+                        /** @description exact version or selector ("*", "3.x") */
+                        version?: string;
+                        files: {
+                            /** @description relative path; the first file is the entry */
+                            name?: string;
+                            content: string;
+                            /** @default utf8 */
+                            encoding?: "utf8" | "base64" | "hex";
+                        }[];
+                        /** @description Limits for one stage; each at most the tenant maximum (see GET /v1/runtimes) */
+                        limits?: {
+                            /** @description CPU time of the whole process tree (cgroup accounting), ms */
+                            cpuTimeMs?: number;
+                            /** @description wall-clock time, ms */
+                            wallTimeMs?: number;
+                            /** @description memory of the whole process tree (cgroup limit, swap = memory), bytes */
+                            memoryBytes?: number;
+                            /** @description processes and threads of the whole tree (pids cgroup) */
+                            processes?: number;
+                            /** @description open files per process (RLIMIT_NOFILE) */
+                            openFiles?: number;
+                            /** @description largest file a process may write (RLIMIT_FSIZE), bytes */
+                            fileSizeBytes?: number;
+                            /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
+                            outputBytes?: number;
+                        };
+                        /** @description Limits for one stage; each at most the tenant maximum (see GET /v1/runtimes) */
+                        compileLimits?: {
+                            /** @description CPU time of the whole process tree (cgroup accounting), ms */
+                            cpuTimeMs?: number;
+                            /** @description wall-clock time, ms */
+                            wallTimeMs?: number;
+                            /** @description memory of the whole process tree (cgroup limit, swap = memory), bytes */
+                            memoryBytes?: number;
+                            /** @description processes and threads of the whole tree (pids cgroup) */
+                            processes?: number;
+                            /** @description open files per process (RLIMIT_NOFILE) */
+                            openFiles?: number;
+                            /** @description largest file a process may write (RLIMIT_FSIZE), bytes */
+                            fileSizeBytes?: number;
+                            /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
+                            outputBytes?: number;
+                        };
+                        /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only */
+                        network?: "none" | "loopback";
+                        args?: string[];
+                        cases: {
+                            name?: string;
+                            stdin?: string;
+                            /** @description expected output; absent: any output of a clean exit is accepted */
+                            expected?: string;
+                            /** @description of stdin and expected; default utf8 */
+                            encoding?: "utf8" | "base64" | "hex";
+                            /** @description Limits for one stage; each at most the tenant maximum (see GET /v1/runtimes) */
+                            limits?: {
+                                /** @description CPU time of the whole process tree (cgroup accounting), ms */
+                                cpuTimeMs?: number;
+                                /** @description wall-clock time, ms */
+                                wallTimeMs?: number;
+                                /** @description memory of the whole process tree (cgroup limit, swap = memory), bytes */
+                                memoryBytes?: number;
+                                /** @description processes and threads of the whole tree (pids cgroup) */
+                                processes?: number;
+                                /** @description open files per process (RLIMIT_NOFILE) */
+                                openFiles?: number;
+                                /** @description largest file a process may write (RLIMIT_FSIZE), bytes */
+                                fileSizeBytes?: number;
+                                /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
+                                outputBytes?: number;
+                            };
+                            /** @description score of this case; default 1 */
+                            weight?: number;
+                        }[];
+                        checker?: {
+                            /** @description exact: byte for byte; trailing_whitespace (default): trailing spaces of each line and trailing blank lines ignored; tokens: whitespace-separated tokens equal; float: tokens, numbers equal within a tolerance; case_insensitive: tokens, ignoring case */
+                            type: "exact" | "trailing_whitespace" | "tokens" | "float" | "case_insensitive";
+                            /** @description float: |actual - expected| <= absTolerance accepts (default 1e-6) */
+                            absTolerance?: number;
+                            /** @description float: |actual - expected| <= relTolerance * |expected| accepts (default 1e-6) */
+                            relTolerance?: number;
+                        } | {
+                            /** @enum {string} */
+                            type: "custom";
+                            language: string;
+                            version?: string;
+                            files: {
+                                name?: string;
+                                content: string;
+                                encoding?: "utf8" | "base64" | "hex";
+                            }[];
+                            /** @description Limits for one stage; each at most the tenant maximum (see GET /v1/runtimes) */
+                            limits?: {
+                                /** @description CPU time of the whole process tree (cgroup accounting), ms */
+                                cpuTimeMs?: number;
+                                /** @description wall-clock time, ms */
+                                wallTimeMs?: number;
+                                /** @description memory of the whole process tree (cgroup limit, swap = memory), bytes */
+                                memoryBytes?: number;
+                                /** @description processes and threads of the whole tree (pids cgroup) */
+                                processes?: number;
+                                /** @description open files per process (RLIMIT_NOFILE) */
+                                openFiles?: number;
+                                /** @description largest file a process may write (RLIMIT_FSIZE), bytes */
+                                fileSizeBytes?: number;
+                                /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
+                                outputBytes?: number;
+                            };
+                        };
+                        /** @description skip the cases after the first one not accepted */
+                        stopOnFirstFailure?: boolean;
+                        /** @description budget of wall time for all cases together; cases after it is spent are skipped */
+                        totalTimeMs?: number;
+                        /** @description stdout/stderr kept per case in the answer (default 1024) */
+                        previewBytes?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description the result (JSON), or its events (text/event-stream) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            language: string;
+                            version: string;
+                            /** @description ok when every case was judged; compile_error; internal_error when polyrun failed */
+                            status: "ok" | "runtime_error" | "time_limit" | "memory_limit" | "output_limit" | "internal_error" | "compile_error";
+                            /** @description one stage (compile or run) */
+                            compile: {
+                                /** @description what the stage did */
+                                status: "ok" | "runtime_error" | "time_limit" | "memory_limit" | "output_limit" | "internal_error";
+                                /** @description null when a signal ended it */
+                                exitCode: number | null;
+                                /** @description e.g. "SIGKILL"; SIGSYS means seccomp killed it */
+                                signal: string | null;
+                                stdout: string;
+                                stderr: string;
+                                stdoutTruncated: boolean;
+                                stderrTruncated: boolean;
+                                /** @description CPU time of the whole process tree */
+                                cpuTimeMs: number;
+                                wallTimeMs: number;
+                                /** @description peak memory of the whole process tree of this stage */
+                                memoryBytes: number;
+                                /** @description compile stages only: the output came from the compile cache */
+                                cached?: boolean;
+                                /** @description stdout and stderr interleaved in arrival order (HTTP API only) */
+                                output?: string;
+                            } | null;
+                            /** @description all case runs (and checker runs) together: summed CPU and wall time, peak memory; no output */
+                            run: {
+                                /** @description what the stage did */
+                                status: "ok" | "runtime_error" | "time_limit" | "memory_limit" | "output_limit" | "internal_error";
+                                /** @description null when a signal ended it */
+                                exitCode: number | null;
+                                /** @description e.g. "SIGKILL"; SIGSYS means seccomp killed it */
+                                signal: string | null;
+                                stdout: string;
+                                stderr: string;
+                                stdoutTruncated: boolean;
+                                stderrTruncated: boolean;
+                                /** @description CPU time of the whole process tree */
+                                cpuTimeMs: number;
+                                wallTimeMs: number;
+                                /** @description peak memory of the whole process tree of this stage */
+                                memoryBytes: number;
+                                /** @description compile stages only: the output came from the compile cache */
+                                cached?: boolean;
+                                /** @description stdout and stderr interleaved in arrival order (HTTP API only) */
+                                output?: string;
+                            } | (never | null);
+                            /** @description the first case not accepted decides; accepted when all are */
+                            verdict: "accepted" | "wrong_answer" | "time_limit" | "memory_limit" | "output_limit" | "runtime_error" | "internal_error" | "compile_error";
+                            score: number;
+                            maxScore: number;
+                            passed: number;
+                            total: number;
+                            cases: {
+                                index: number;
+                                name: string | null;
+                                verdict: "accepted" | "wrong_answer" | "time_limit" | "memory_limit" | "output_limit" | "runtime_error" | "internal_error" | "skipped";
+                                weight: number;
+                                /** @description weight when accepted, else 0 */
+                                score: number;
+                                exitCode: number | null;
+                                signal: string | null;
+                                cpuTimeMs: number;
+                                wallTimeMs: number;
+                                /** @description peak memory of this case's process tree */
+                                memoryBytes: number;
+                                /** @description the first previewBytes of stdout */
+                                stdout: string;
+                                /** @description stdout is longer than shown (or was cut at the output limit) */
+                                stdoutTruncated: boolean;
+                                /** @description the first previewBytes of stderr */
+                                stderr: string;
+                                stderrTruncated: boolean;
+                                /** @description the checker's explanation, null when accepted */
+                                checkerMessage: string | null;
+                            }[];
+                        };
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description every polyrun error */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/runtimes": {
         parameters: {
             query?: never;

@@ -36,6 +36,7 @@ import { createMetrics } from '../telemetry/metrics.js';
 import { httpError, noRoute, sendError } from './errors.js';
 import { gracefulShutdown } from './shutdown.js';
 import { pistonConnectRoutes, v1ConnectRoutes } from './routes/connect.js';
+import { judgeRoutes } from './routes/judge.js';
 import { pistonRoutes } from './routes/piston.js';
 import { playgroundRoutes } from './routes/playground.js';
 import { systemRoutes } from './routes/system.js';
@@ -175,6 +176,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     await api.register(quotaCheck, { guard: quota });
     await api.register(v1Routes, { prefix: '/v1', services });
     await api.register(sessionRoutes, { prefix: '/v1', services, sessions });
+    await api.register(judgeRoutes, { prefix: '/v1', services });
     await api.register(pistonRoutes, { prefix: '/api/v2', services });
     await api.register(v1ConnectRoutes, { prefix: '/v1', services });
     await api.register(pistonConnectRoutes, { prefix: '/api/v2', services });

@@ -56,7 +56,7 @@ export function executionInput(
 }
 
 /** Aborted when the client hangs up before the answer is complete: no sandbox works for nobody. */
-function hangupSignal(reply: FastifyReply): AbortSignal {
+export function hangupSignal(reply: FastifyReply): AbortSignal {
   const hangup = new AbortController();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) hangup.abort(errors.clientClosed());

@@ -22,6 +22,9 @@ import { executionStatus } from '../limits/status.js';
 import type { JobContext } from '../queue/types.js';
 import type { RuntimeCatalogue } from '../runtimes/catalogue.js';
 import type { RuntimeManifest } from '../runtimes/manifest.js';
+import { compileErrorReport } from '../judge/verdict.js';
+import { runJudge } from '../judge/run.js';
+import type { JudgeReport } from '../judge/schema.js';
 import { matchOutputs, planExecution, type ExecutionPlan } from '../runtimes/plan.js';
 import type { SandboxHost } from '../sandbox/host.js';
 import type { SandboxPool } from '../sandbox/pool.js';
@@ -45,7 +48,8 @@ export interface RunnerDeps {
   onSandboxFailure?: () => void;
 }
 
-type StageOutcomes = Pick<ExecutionResult, 'status' | 'compile' | 'run'>;
+/** A judge job's result also carries the judge's report (src/judge; the API's JudgeResult). */
+type StageOutcomes = Pick<ExecutionResult, 'status' | 'compile' | 'run'> & { judge?: JudgeReport };
 
 /** Reports a sandbox failure's detail (logs it) and returns the notice the tenant gets instead. */
 type FailureReporter = (error: string, stage?: StageName) => string;
@@ -119,7 +123,18 @@ export class ExecutionRunner {
     let compile: StageResult | null = null;
     if (plan.compile) {
       compile = await this.compileStage(sandbox, plan, job, context, controls, fail);
-      if (compile.status !== 'ok') return { status: executionStatus(compile, null), compile, run: null };
+      if (compile.status !== 'ok') {
+        return { status: executionStatus(compile, null), compile, run: null, ...(job.judge ? { judge: compileErrorReport(job.judge.cases) } : {}) };
+      }
+    }
+    if (job.judge) {
+      // Compiled once; every case runs in this sandbox (src/judge/run.ts).
+      const { host, catalogue, bounds, track } = this.deps;
+      const { report, run } = await runJudge(
+        { host, catalogue, bounds, track },
+        { sandbox, plan, spec: job.judge, signal: context.signal, emit: (e) => context.emit(e), fail },
+      );
+      return { status: run.status === 'internal_error' ? 'internal_error' : 'ok', compile, run, judge: report };
     }
     const stdin = Buffer.from(job.stdin, 'base64');
     const command = { ...plan.run, limits: job.limits.run, stdin, interactive: job.interactive };
