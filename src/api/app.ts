@@ -6,7 +6,8 @@
  *   └─ API scope: authentication (onRequest) -> rate limiting (onRequest) -> quota (preValidation)
  *        -> schema validation (Fastify) -> prepareExecution -> job queue -> result capture (handlers)
  *        ├─ /v1/*      polyrun's API
- *        └─ /api/v2/*  Piston-compatible API
+ *        ├─ /api/v2/*  Piston-compatible API
+ *        └─ /submissions, /languages, /statuses...  Judge0-compatible API (src/compat/judge0)
  *   system routes (/healthz, /readyz, /metrics, /openapi.json, /docs) are public.
  *
  * The queue's worker (executor.run) is started here too: one process is API and worker at once. Shutdown
@@ -37,6 +38,7 @@ import { httpError, noRoute, sendError } from './errors.js';
 import { gracefulShutdown } from './shutdown.js';
 import { pistonConnectRoutes, v1ConnectRoutes } from './routes/connect.js';
 import { judgeRoutes } from './routes/judge.js';
+import { judge0Routes } from '../compat/judge0/routes.js';
 import { pistonRoutes } from './routes/piston.js';
 import { playgroundRoutes } from './routes/playground.js';
 import { systemRoutes } from './routes/system.js';
@@ -148,6 +150,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer' },
           apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+          judge0Token: { type: 'apiKey', in: 'header', name: 'X-Auth-Token' },
         },
       },
     },
@@ -177,6 +180,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     await api.register(v1Routes, { prefix: '/v1', services });
     await api.register(sessionRoutes, { prefix: '/v1', services, sessions });
     await api.register(judgeRoutes, { prefix: '/v1', services });
+    await api.register(judge0Routes, { services, keys, queue, now });
     await api.register(pistonRoutes, { prefix: '/api/v2', services });
     await api.register(v1ConnectRoutes, { prefix: '/v1', services });
     await api.register(pistonConnectRoutes, { prefix: '/api/v2', services });

@@ -107,6 +107,15 @@ export const ConfigSchema = Type.Object(
     defaultPolicy: PolicyOverrideSchema,
     anonymousPolicy: PolicyOverrideSchema,
     tenants: Type.Record(Type.String({ minLength: 1 }), PolicyOverrideSchema),
+    judge0: Type.Object(
+      {
+        adminTenants: Type.Array(Type.String({ minLength: 1 }), {
+          description:
+            'tenants whose API keys, sent as X-Auth-User, authorize the Judge0 calls that need it (GET /submissions, DELETE); empty: those calls are always 403, as in Judge0',
+        }),
+      },
+      { additionalProperties: false },
+    ),
   },
   { additionalProperties: false },
 );
@@ -141,5 +150,6 @@ export function defaultConfig(cpuCount: number): PolyrunConfig {
     defaultPolicy: {},
     anonymousPolicy: {},
     tenants: {},
+    judge0: { adminTenants: [] },
   };
 }
