@@ -2932,7 +2932,7 @@ export interface paths {
                             encoding?: "utf8" | "base64" | "hex";
                         }[];
                         stdin?: string;
-                        args?: string[];
+                        args?: (string | number | boolean)[];
                         compile_timeout?: number;
                         run_timeout?: number;
                         compile_cpu_time?: number;

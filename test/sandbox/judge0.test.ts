@@ -115,12 +115,12 @@ describe('Judge0 client flows on real sandboxes', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(subs.map((s) => s.status.id)).toEqual([3, 4, 11, 7, 5, 12, 6]);
-    expect(subs[2]).toMatchObject({ exit_code: 3, message: 'Exited with error status 3' });
-    expect(subs[3]).toMatchObject({ exit_signal: 11, message: 'Caught fatal signal 11' });
-    expect(subs[4]).toMatchObject({ message: 'Time limit exceeded' });
-    expect(Number(subs[4].time)).toBeGreaterThanOrEqual(0.5);
-    expect(subs[5]).toMatchObject({ polyrun_status: 'memory_limit' });
-    expect(subs[6].compile_output).toMatch(/error/);
+    expect(subs[2]!).toMatchObject({ exit_code: 3, message: 'Exited with error status 3' });
+    expect(subs[3]!).toMatchObject({ exit_signal: 11, message: 'Caught fatal signal 11' });
+    expect(subs[4]!).toMatchObject({ message: 'Time limit exceeded' });
+    expect(Number(subs[4]!.time)).toBeGreaterThanOrEqual(0.5);
+    expect(subs[5]!).toMatchObject({ polyrun_status: 'memory_limit' });
+    expect(subs[6]!.compile_output).toMatch(/error/);
   }, 120_000);
 
   it('number_of_runs repeats an accepted run and averages its time', async () => {
