@@ -324,3 +324,13 @@ describe('the Judge0 HTTP API (fake executor)', () => {
     expect([res.statusCode, res.json()]).toEqual([201, { stdout: 'form' }]);
   });
 });
+
+describe('docs', () => {
+  it('docs/api.md holds the current Judge0 language table (npm run docs)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { projectPath } = await import('../../src/project.js');
+    const { languagesTable, withLanguagesTable } = await import('../../src/compat/judge0/doc-table.js');
+    const text = readFileSync(projectPath('docs', 'api.md'), 'utf8');
+    expect(withLanguagesTable(text, languagesTable())).toBe(text);
+  });
+});
