@@ -21,7 +21,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { errors } from '../contract/errors.js';
-import { anonymousPolicy } from '../config/policy.js';
+import { anonymousPolicy, anonymousUnlimited } from '../config/policy.js';
 import type { PolyrunConfig } from '../config/schema.js';
 import type { Executor } from '../executor/types.js';
 import { authentication } from '../pipeline/auth.js';
@@ -175,7 +175,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       if (executions.draining && request.routeOptions.config?.execution) throw errors.shuttingDown();
     });
     await api.register(authentication, { config, keys, metrics });
-    await api.register(rateLimiting, { metrics, now, unauthenticatedRate: anonymousPolicy(config).rate });
+    await api.register(rateLimiting, { metrics, now, unauthenticatedRate: anonymousPolicy(config).rate, unlimitedAnonymous: anonymousUnlimited(config) });
     await api.register(quotaCheck, { guard: quota });
     await api.register(v1Routes, { prefix: '/v1', services });
     await api.register(sessionRoutes, { prefix: '/v1', services, sessions });

@@ -107,3 +107,31 @@ describe('Piston HTTP shapes', () => {
     expect([res.statusCode, res.json()]).toEqual([404, { message: 'Not Found' }]);
   });
 });
+
+describe('auth off, as a local Piston', () => {
+  const start = appsCleanedAfterEach();
+  const burst = async (t: Awaited<ReturnType<typeof start>>) => {
+    const codes = await Promise.all(
+      Array.from({ length: 25 }, () => t.app.inject({ url: '/api/v2/runtimes' }).then((r) => r.statusCode)),
+    );
+    return codes.filter((c) => c === 429).length;
+  };
+
+  it('on loopback: no rate limit (a 25-request burst from one client passes)', async () => {
+    const t = await start(new FakeExecutor(), { config: { auth: false, host: '127.0.0.1' } });
+    expect(await burst(t)).toBe(0);
+  });
+
+  it('on another address, or with an anonymousPolicy.rate, the per-IP limit stays', async () => {
+    expect(await burst(await start(new FakeExecutor(), { config: { auth: false, host: '0.0.0.0' } }))).toBeGreaterThan(0);
+    expect(await burst(await start(new FakeExecutor(), { config: { auth: false, anonymousPolicy: { rate: { perSecond: 1, burst: 5 } } } }))).toBeGreaterThan(0);
+  });
+
+  it('takes a JSON body sent as text/plain (piston-client sends no content type); other text stays 415', async () => {
+    const t = await start(new FakeExecutor(), { config: { auth: false } });
+    const ok = await t.app.inject({ method: 'POST', url: '/api/v2/execute', headers: { 'content-type': 'text/plain;charset=UTF-8' }, payload: JSON.stringify({ language: 'py', version: '*', files: [{ content: 'print:x' }] }) });
+    expect([ok.statusCode, ok.json().run.stdout]).toEqual([200, 'x']);
+    const bad = await t.app.inject({ method: 'POST', url: '/api/v2/execute', headers: { 'content-type': 'text/plain' }, payload: 'x' });
+    expect([bad.statusCode, bad.json()]).toEqual([415, { message: 'requests must be of type application/json' }]);
+  });
+});

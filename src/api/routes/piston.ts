@@ -3,7 +3,7 @@
  * format, polyrun's pipeline underneath (the same authentication, rate limits, quotas and limits).
  */
 import type { FastifyPluginAsync } from 'fastify';
-import type { PolyrunError } from '../../contract/errors.js';
+import { errors as polyrunErrors, type PolyrunError } from '../../contract/errors.js';
 import { allowedRuntimes } from '../../pipeline/prepare.js';
 import { describeSchemaError, prepareErrorReply } from '../errors.js';
 import { Type } from '@sinclair/typebox';
@@ -53,6 +53,16 @@ export const pistonRoutes: FastifyPluginAsync<{ services: AppServices }> = async
     else if (first) message = pistonSchemaMessage(first);
     else message = pistonMessage(e, request.body as Partial<PistonExecuteBody> | undefined);
     return reply.code(pistonStatus(e)).send({ message });
+  });
+
+  // piston-client posts its JSON with node-fetch's default text/plain type: take a text body that is JSON
+  // as JSON here; anything else stays 415, as in Piston.
+  app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(polyrunErrors.unsupportedMediaType(), undefined);
+    }
   });
 
   // Unknown /api/v2 paths answer in Piston's shape too.
