@@ -2963,6 +2963,7 @@ export interface paths {
                                 cpu_time: number;
                                 wall_time: number;
                                 memory: number;
+                                cached?: boolean;
                             };
                             run?: {
                                 stdout: string;
@@ -2975,6 +2976,7 @@ export interface paths {
                                 cpu_time: number;
                                 wall_time: number;
                                 memory: number;
+                                cached?: boolean;
                             };
                         };
                     };

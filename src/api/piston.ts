@@ -144,6 +144,8 @@ export const PistonStageSchema = Type.Object({
   cpu_time: Type.Number(),
   wall_time: Type.Number(),
   memory: Type.Number(),
+  /** polyrun's: a compile restored from the compile cache (its figures are the original compile's). */
+  cached: Type.Optional(Type.Boolean()),
 });
 export type PistonStage = Static<typeof PistonStageSchema>;
 
@@ -208,6 +210,7 @@ export function toPistonStage(s: StageResult, cpuLimitMs?: number): PistonStage 
     cpu_time: s.cpuTimeMs,
     wall_time: s.wallTimeMs,
     memory: s.memoryBytes,
+    ...(s.cached ? { cached: true } : {}),
   };
 }
 

@@ -156,11 +156,19 @@ export class ExecutionRunner {
     const key = cache
       ? compileKey({ scope: job.cacheScope, runtime: job.runtime.name, version: job.runtime.version, argv: compilePlan.argv, files: plan.files })
       : undefined;
-    const hit = key ? await cache!.get(key) : undefined;
+    const found = key ? await cache!.get(key) : undefined;
+    // A hit must not bypass the compile limits of this request: an entry whose compile cost more than they
+    // allow is not used (the compile runs, and meets its limit).
+    const limits = job.limits.compile;
+    const hit =
+      found?.figures &&
+      (found.figures.cpuTimeMs > limits.cpuTimeMs || found.figures.wallTimeMs > limits.wallTimeMs || found.figures.memoryBytes > limits.memoryBytes)
+        ? undefined
+        : found;
     if (hit) {
       const sources = new Set(plan.files.map((f) => f.name));
       await sandbox.putFiles(hit.files.filter((f) => !sources.has(f.name)));
-      const cached = cachedStage(hit.stdout, hit.stderr);
+      const cached = cachedStage(hit.stdout, hit.stderr, hit.figures);
       context.emit({ type: 'stage', stage: 'compile' });
       context.emit({ type: 'exit', stage: 'compile', result: withoutOutput(cached) });
       return cached;
@@ -186,7 +194,8 @@ export class ExecutionRunner {
         if (!file) return; // vanished or not a regular file: cache nothing rather than something partial
         files.push({ name, ...file });
       }
-      await this.deps.compileCache!.put(key, { files, stdout: compile.stdout, stderr: compile.stderr });
+      const { cpuTimeMs, wallTimeMs, memoryBytes } = compile;
+      await this.deps.compileCache!.put(key, { files, stdout: compile.stdout, stderr: compile.stderr, figures: { cpuTimeMs, wallTimeMs, memoryBytes } });
     } catch (err) {
       this.deps.log('warn', 'compile cache store failed', { error: (err as Error).message });
     }
