@@ -197,7 +197,7 @@ describe('validation', () => {
     expect(errorsOf({ source_code: 'x', language_id: 71, memory_limit: 1000 })).toEqual({ memory_limit: ['must be greater than or equal to 2048'] });
     expect(errorsOf({ source_code: 'x', language_id: 71, max_processes_and_or_threads: 0 })).toEqual({ max_processes_and_or_threads: ['must be greater than 0'] });
     expect(errorsOf({ source_code: 'x', language_id: 71, enable_network: true })).toEqual({ enable_network: ['this option cannot be enabled'] });
-    expect(errorsOf({ source_code: 'x', language_id: 71, callback_url: 'http://x' })).toEqual({ callback_url: ['setting callback is not allowed'] });
+    expect(errorsOf({ source_code: 'x', language_id: 71, callback_url: 'http://x' })).toEqual({ callback_url: ['setting callback is not allowed'] }); // callbacks off
   });
 
   it("narrows Judge0's ranges to the tenant's ceiling", () => {
@@ -332,5 +332,101 @@ describe('docs', () => {
     const { languagesTable, withLanguagesTable } = await import('../../src/compat/judge0/doc-table.js');
     const text = readFileSync(projectPath('docs', 'api.md'), 'utf8');
     expect(withLanguagesTable(text, languagesTable())).toBe(text);
+  });
+});
+
+describe('callbacks', async () => {
+  const { createServer } = await import('node:http');
+  const { hostname } = await import('node:os');
+  const { callbackProblem, deliverCallback, isPublicAddress } = await import('../../src/compat/judge0/callback.js');
+  const policy = { enabled: true, allowedHosts: [] as string[], allowPrivate: false, timeoutMs: 2000, maxTries: 3 };
+
+  it('knows public addresses from loopback, private, link-local and the like', () => {
+    for (const a of ['8.8.8.8', '1.1.1.1', '2001:4860:4860::8888']) expect(isPublicAddress(a), a).toBe(true);
+    for (const a of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', 'not-an-ip']) {
+      expect(isPublicAddress(a), a).toBe(false);
+    }
+  });
+
+  it('refuses URLs before anything is sent', () => {
+    expect(callbackProblem('http://127.0.0.1:9/x', policy)).toBe('must not be a loopback, private or link-local address');
+    expect(callbackProblem('http://[::1]/x', policy)).toBe('must not be a loopback, private or link-local address');
+    expect(callbackProblem('http://localhost/x', policy)).toBe('must not be a loopback, private or link-local address');
+    expect(callbackProblem('http://169.254.169.254/latest/meta-data', policy)).not.toBeNull();
+    expect(callbackProblem('ftp://example.com/', policy)).toBe('must be an http or https URL');
+    expect(callbackProblem('http://u:p@example.com/', policy)).toBe('must not carry credentials');
+    expect(callbackProblem('https://example.com/cb', policy)).toBeNull();
+    expect(callbackProblem('https://example.com/cb', { ...policy, allowedHosts: ['hooks.example.org'] })).toBe('this host is not allowed');
+    expect(callbackProblem('https://example.com/cb', { ...policy, enabled: false })).toBe('setting callback is not allowed');
+    expect(callbackProblem('http://127.0.0.1:9/x', { ...policy, allowPrivate: true })).toBeNull();
+  });
+
+  it('checks what a name resolves to at delivery: a name of a loopback address is refused', async () => {
+    // this host's own name resolves to 127.0.0.1 here (/etc/hosts)
+    const name = hostname();
+    expect(await deliverCallback(`http://${name}:9/cb`, {}, policy)).toBe('refused');
+  });
+
+  it("PUTs Judge0's body (default fields, base64) after the submission finished; counted in metrics", async () => {
+    const received: { method?: string; type?: string; body: string }[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        received.push({ method: req.method, type: req.headers['content-type'], body });
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const t = await (await import('../helpers/app.js')).makeTestApp(new FakeExecutor(), {
+        config: { judge0: { adminTenants: [], callbacks: { enabled: true, allowedHosts: [], allowPrivate: true, timeoutMs: 2000, maxTries: 3 } } },
+      });
+      try {
+        const res = await t.app.inject({
+          method: 'POST',
+          url: '/submissions?wait=true',
+          headers: { 'x-auth-token': t.keys.default! },
+          payload: { source_code: 'print:hi\n', language_id: 71, callback_url: `http://127.0.0.1:${port}/cb` },
+        });
+        expect(res.statusCode).toBe(201);
+        for (let i = 0; i < 200 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+        expect(received).toHaveLength(1);
+        expect(received[0]).toMatchObject({ method: 'PUT', type: 'application/json' });
+        const body = JSON.parse(received[0]!.body);
+        expect(Object.keys(body)).toEqual(['stdout', 'time', 'memory', 'stderr', 'token', 'compile_output', 'message', 'status']);
+        expect(body).toMatchObject({ stdout: 'aGkK\n', token: res.json().token, status: { id: 3, description: 'Accepted' } });
+        const metrics = (await t.app.inject({ url: '/metrics' })).body;
+        expect(metrics).toMatch(/polyrun_judge0_callbacks_total\{outcome="delivered"\} 1/);
+      } finally {
+        await t.cleanup();
+      }
+    } finally {
+      server.close();
+    }
+  });
+
+  it('a closed port is tried maxTries times, then counted failed', async () => {
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    await new Promise((r) => server.close(r));
+    expect(await deliverCallback(`http://127.0.0.1:${port}/cb`, {}, { ...policy, allowPrivate: true })).toBe('failed');
+  });
+
+  it('a private callback_url is 422 by default', async () => {
+    const t = await (await import('../helpers/app.js')).makeTestApp(new FakeExecutor());
+    try {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/submissions',
+        headers: { 'x-auth-token': t.keys.default! },
+        payload: { source_code: 'x', language_id: 71, callback_url: 'http://10.0.0.1/cb' },
+      });
+      expect([res.statusCode, res.json()]).toEqual([422, { callback_url: ['must not be a loopback, private or link-local address'] }]);
+    } finally {
+      await t.cleanup();
+    }
   });
 });

@@ -14,6 +14,8 @@ import { hangupSignal, tenantOf } from '../../api/execution-route.js';
 import type { AppServices } from '../../api/services.js';
 import type { JobQueue } from '../../queue/types.js';
 import type { KeyStore } from '../../store/keys.js';
+import { Counter } from 'prom-client';
+import { callbackProblem } from './callback.js';
 import { commands } from './commands.js';
 import { byName, LANGUAGE_ROWS, type Judge0Language } from './languages.js';
 import { Judge0Service } from './service.js';
@@ -65,8 +67,18 @@ const security: Record<string, string[]>[] = [{ judge0Token: [] }];
 
 export const judge0Routes: FastifyPluginAsyncTypebox<Judge0RouteOptions> = async (app, { services, keys, queue, now }) => {
   const store = new SubmissionStore({ path: join(services.config.dataDir, 'judge0.sqlite'), ttlMs: KEEP_MS, maxEntries: KEEP_MAX, now });
-  const judge0 = new Judge0Service(services, store, now);
-  app.addHook('onClose', async () => store.close());
+  const callbackCount = new Counter({
+    name: 'polyrun_judge0_callbacks_total',
+    help: 'Judge0 callbacks by outcome: delivered (2xx), rejected (other HTTP status), failed (network errors on every try), refused (a non-public or disallowed destination)',
+    labelNames: ['outcome'] as const,
+    registers: [services.metrics.registry],
+  });
+  const callbackPolicy = services.config.judge0.callbacks;
+  const judge0 = new Judge0Service(services, store, now, { policy: callbackPolicy, counted: (outcome) => callbackCount.inc({ outcome }) });
+  app.addHook('onClose', async () => {
+    await judge0.settle();
+    store.close();
+  });
 
   // Judge0 (Rails) takes form bodies too.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
@@ -104,6 +116,7 @@ export const judge0Routes: FastifyPluginAsyncTypebox<Judge0RouteOptions> = async
       languageExists: (id) => ids.has(id),
       languageArchived: () => false,
       ceiling: judge0.ceiling(tenant),
+      callbackProblem: (url) => callbackProblem(url, callbackPolicy),
     });
     return 'errors' in v ? v : { input: v.input, language: ids.get(v.input.language_id)! };
   };
@@ -374,9 +387,9 @@ function configInfo(services: AppServices, c: ReturnType<Judge0Service['ceiling'
     allowed_languages_for_compile_options: [],
     enable_command_line_arguments: true,
     enable_submission_delete: services.config.judge0.adminTenants.length > 0,
-    enable_callbacks: false,
-    callbacks_max_tries: 3,
-    callbacks_timeout: 5.0,
+    enable_callbacks: services.config.judge0.callbacks.enabled,
+    callbacks_max_tries: services.config.judge0.callbacks.maxTries,
+    callbacks_timeout: services.config.judge0.callbacks.timeoutMs / 1000,
     enable_additional_files: false,
     max_queue_size: services.config.queue.maxQueued,
     cpu_time_limit: Math.min(L.cpu_time_limit.default, c.cpuSeconds),

@@ -14,20 +14,36 @@ import type { Launched } from '../../pipeline/execution.js';
 import { allowedRuntimes } from '../../pipeline/prepare.js';
 import { prepareForTenant } from '../../api/execution-route.js';
 import type { AppServices } from '../../api/services.js';
+import { deliverCallback, type CallbackOutcome, type CallbackPolicy } from './callback.js';
 import { resolveLanguages, type Judge0Language } from './languages.js';
 import { toJudge0Outcome, type Judge0Outcome } from './status.js';
 import type { SubmissionStore } from './store.js';
-import type { SubmissionInput, SubmissionRecord } from './submission.js';
+import { DEFAULT_FIELDS, renderSubmission, type SubmissionInput, type SubmissionRecord } from './submission.js';
 import { splitArguments, type TenantCeiling } from './validate.js';
 
 
 
+export interface CallbackDelivery {
+  policy: CallbackPolicy;
+  /** Told how each callback ended (metrics). */
+  counted: (outcome: CallbackOutcome) => void;
+}
+
 export class Judge0Service {
+  /** Callbacks being delivered (close waits for them; each is bounded by its tries and timeouts). */
+  private readonly deliveries = new Set<Promise<void>>();
+
   constructor(
     private readonly services: AppServices,
     readonly store: SubmissionStore,
     private readonly now: () => number,
+    private readonly callbacks?: CallbackDelivery,
   ) {}
+
+  /** Resolves once every callback started so far has ended. */
+  async settle(): Promise<void> {
+    while (this.deliveries.size > 0) await Promise.all([...this.deliveries]);
+  }
 
   /** The Judge0 languages this tenant may use (installed runtimes only). */
   languages(tenant: Tenant): Judge0Language[] {
@@ -120,6 +136,14 @@ export class Judge0Service {
   private finish(record: SubmissionRecord, outcome: Judge0Outcome): SubmissionRecord {
     const done: SubmissionRecord = { ...record, status_id: outcome.status_id, outcome, finished_at: this.now() };
     this.store.put(done);
+    const url = done.input.callback_url;
+    if (url && this.callbacks) {
+      // As Judge0: the default fields, always base64, after the submission finished (whatever its status).
+      const { policy, counted } = this.callbacks;
+      const delivery = deliverCallback(url, renderSubmission(done, DEFAULT_FIELDS, true), policy).then(counted);
+      this.deliveries.add(delivery);
+      void delivery.finally(() => this.deliveries.delete(delivery));
+    }
     return done;
   }
 }

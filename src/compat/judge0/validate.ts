@@ -38,6 +38,8 @@ export interface Judge0Options {
   /** Archived Judge0 ids (refused with Judge0's archived message). */
   languageArchived: (id: number) => boolean;
   ceiling: TenantCeiling;
+  /** Why a callback_url may not be used (callback.ts), or null; absent: callbacks are off. */
+  callbackProblem?: (url: string) => string | null;
 }
 
 const blank = (v: unknown) => v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
@@ -145,7 +147,8 @@ export function validateSubmission(params: Record<string, unknown>, base64: bool
   const additionalFiles = params.additional_files === undefined || params.additional_files === null ? null : String(params.additional_files);
   if (additionalFiles !== null && additionalFiles !== '') add('additional_files', 'additional files are not supported by this server');
   const callback = params.callback_url === undefined || params.callback_url === null || params.callback_url === '' ? null : String(params.callback_url);
-  if (callback !== null) add('callback_url', 'setting callback is not allowed');
+  const callbackRefusal = callback === null ? null : o.callbackProblem ? o.callbackProblem(callback) : 'setting callback is not allowed';
+  if (callbackRefusal !== null) add('callback_url', callbackRefusal);
 
   if (Object.keys(errors).length > 0) return { errors };
   return {
@@ -162,7 +165,7 @@ export function validateSubmission(params: Record<string, unknown>, base64: bool
       redirect_stderr_to_stdout: bools.redirect_stderr_to_stdout!,
       enable_network: bools.enable_network!,
       additional_files: null,
-      callback_url: null,
+      callback_url: callback,
     },
   };
 }
