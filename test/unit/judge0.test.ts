@@ -430,3 +430,17 @@ describe('callbacks', async () => {
     }
   });
 });
+
+describe('Judge0 edge answers', () => {
+  const start = appsCleanedAfterEach();
+  it('a malformed JSON body is 400 {"status":400,"error":"Bad Request"}; authenticate and authorize', async () => {
+    const t = await start(new FakeExecutor(), { tenants: ['default', 'boss'], config: { judge0: { adminTenants: ['boss'] } } });
+    const h = { 'x-auth-token': t.keys.default!, 'content-type': 'application/json' };
+    const bad = await t.app.inject({ method: 'POST', url: '/submissions', headers: h, payload: '{"source_code":' });
+    expect([bad.statusCode, bad.json()]).toEqual([400, { status: 400, error: 'Bad Request' }]);
+    expect((await t.app.inject({ method: 'POST', url: '/authenticate', headers: { 'x-auth-token': t.keys.default! } })).statusCode).toBe(200);
+    expect((await t.app.inject({ method: 'POST', url: '/authenticate', headers: { 'x-auth-token': 'nope' } })).statusCode).toBe(401);
+    expect((await t.app.inject({ method: 'POST', url: '/authorize', headers: { 'x-auth-token': t.keys.default!, 'x-auth-user': t.keys.default! } })).statusCode).toBe(403);
+    expect((await t.app.inject({ method: 'POST', url: '/authorize', headers: { 'x-auth-token': t.keys.default!, 'x-auth-user': t.keys.boss! } })).statusCode).toBe(200);
+  });
+});

@@ -10,6 +10,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { toPolyrunError } from '../../contract/errors.js';
 import type { Tenant } from '../../config/policy.js';
+import { httpError } from '../../api/errors.js';
 import { hangupSignal, tenantOf } from '../../api/execution-route.js';
 import type { AppServices } from '../../api/services.js';
 import type { JobQueue } from '../../queue/types.js';
@@ -87,7 +88,7 @@ export const judge0Routes: FastifyPluginAsyncTypebox<Judge0RouteOptions> = async
 
   app.setErrorHandler((err, request, reply) => {
     if (err instanceof Judge0Answer) return reply.code(err.status).send(err.body);
-    const e = toPolyrunError(err);
+    const e = httpError(err); // Fastify's own errors (a malformed body, 413, 415) get polyrun's codes
     const status = e.httpStatus;
     if (status === 401 || status === 403) return reply.code(status).send('');
     if (status === 404) return notFound(request, reply);
@@ -302,6 +303,7 @@ export const judge0Routes: FastifyPluginAsyncTypebox<Judge0RouteOptions> = async
   );
 
   const list = (description: string) => json(description, Type.Array(AnyObject) as never);
+  const text = { description: 'text', content: { 'text/plain': { schema: Type.String() } } };
 
   app.get('/languages', { schema: { tags, summary: 'Judge0: active languages', security, response: { 200: list('[{"id","name"}]'), ...errorsSchema } } }, async (request) =>
     judge0
@@ -335,6 +337,16 @@ export const judge0Routes: FastifyPluginAsyncTypebox<Judge0RouteOptions> = async
     },
   );
 
+  app.post('/authenticate', { schema: { tags, summary: 'Judge0: 200 when the X-Auth-Token is good (or auth is off)', security, response: { 200: text, ...errorsSchema } } }, async (request, reply) => {
+    tenantOf(request);
+    return reply.type('text/plain').send('');
+  });
+
+  app.post('/authorize', { schema: { tags, summary: 'Judge0: 200 when X-Auth-User is an admin key, else 403', security, response: { 200: text, ...errorsSchema } } }, async (request, reply) => {
+    authorize(request);
+    return reply.type('text/plain').send('');
+  });
+
   app.get('/statuses', { schema: { tags, summary: 'Judge0: the 14 statuses', security, response: { 200: list('[{"id","description"}]'), ...errorsSchema } } }, async () =>
     STATUSES.map((s) => ({ ...s })),
   );
@@ -356,7 +368,6 @@ export const judge0Routes: FastifyPluginAsyncTypebox<Judge0RouteOptions> = async
     maintainer: "this polyrun server's operator",
   }));
 
-  const text = { description: 'text', content: { 'text/plain': { schema: Type.String() } } };
   app.get('/version', { schema: { tags, summary: 'Judge0: the version of the API answered', security, response: { 200: text, ...errorsSchema } } }, async (_req, reply) =>
     reply.type('text/plain').send(JUDGE0_VERSION),
   );
