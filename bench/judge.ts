@@ -17,7 +17,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createExecutor } from '../src/executor/executor.js';
+import { createExecutor, type SandboxExecutor } from '../src/executor/executor.js';
 import { judgeLocally } from '../src/judge/local.js';
 import { loadManifests } from '../src/runtimes/registry.js';
 import { parseProcStat } from './stats.js';
@@ -78,58 +78,87 @@ function median(xs: Cost[]): Cost {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
+export interface JudgeBenchRow {
+  name: string;
+  treeMs: number;
+  machineMs: number;
+  wallMs: number;
+}
+
+export interface JudgeBenchResult {
+  cases: number;
+  repeats: number;
+  /** bare first; the ratios are against it */
+  rows: JudgeBenchRow[];
+  error?: string;
+}
+
+/**
+ * The three ways on an executor of the caller's (no pool: the judge's one sandbox start is part of what
+ * is measured) and the host programs of the bench; the median repeat of each.
+ */
+export async function measureJudge(executor: SandboxExecutor, programs: HostPrograms, repeats = REPEATS): Promise<JudgeBenchResult> {
+  const { dir, plan } = await programs.prepare(workload);
+  const env = programs.env(plan.run.env, dir);
+  const bare = async () => {
+    for (const c of cases) {
+      const out = await runBare(plan.run.argv, dir, env, c.stdin);
+      if (out !== c.expected) throw new Error(`bare: printed ${JSON.stringify(out)}, expected ${JSON.stringify(c.expected)}`);
+    }
+  };
+  const body = { language: 'c++', files: [{ name: 'main.cpp', content: SOURCE }], cases };
+  const judge = async () => {
+    const r = await judgeLocally(executor, body);
+    if (r.verdict !== 'accepted' || r.passed !== CASES) throw new Error(`judge: ${r.verdict}, ${r.passed}/${CASES}`);
+    await executor.settle();
+  };
+  const perCase = async () => {
+    for (const c of cases) {
+      const r = await executor.execute({ language: 'c++', files: [{ name: 'main.cpp', content: Buffer.from(SOURCE) }], stdin: c.stdin });
+      if (r.run?.stdout !== c.expected) throw new Error(`per case: ${r.status} ${JSON.stringify(r.run?.stdout)}`);
+    }
+    await executor.settle();
+  };
+  // Warm-ups: page cache, the compile cache (a judge of a repeated submission hits it too), JIT of this process.
+  await bare();
+  await judge();
+  const results: Record<'bare' | 'judge' | 'perCase', Cost[]> = { bare: [], judge: [], perCase: [] };
+  for (let i = 0; i < repeats; i++) {
+    results.bare.push(await measure(bare));
+    results.judge.push(await measure(judge));
+    results.perCase.push(await measure(perCase));
+  }
+  const row = (name: string, c: Cost): JudgeBenchRow => ({ name, ...c });
+  return {
+    cases: CASES,
+    repeats,
+    rows: [
+      row(`bare: ${CASES} host processes`, median(results.bare)),
+      row(`judge: 1 sandbox, compile + ${CASES} case stages`, median(results.judge)),
+      row(`per case: ${CASES} executions, 1 sandbox each`, median(results.perCase)),
+    ],
+  };
+}
+
+export function judgeLines(r: JudgeBenchResult): string[] {
+  if (r.error) return [`judge benchmark failed: ${r.error}`];
+  const base = r.rows[0]!;
+  const fmt = (x: number) => x.toFixed(0).padStart(7);
+  const ratio = (x: number, y: number) => `${(x / y).toFixed(2)}x`.padStart(7);
+  return [
+    `judge: c++ a+b, ${r.cases} cases, median of ${r.repeats} (CPU ms of the process tree; machine busy CPU ms; wall ms)`,
+    `${'target'.padEnd(46)}  tree CPU  vs bare  machine  vs bare     wall`,
+    ...r.rows.map((c) => `${c.name.padEnd(46)}  ${fmt(c.treeMs)}  ${ratio(c.treeMs, base.treeMs)}  ${fmt(c.machineMs)}  ${ratio(c.machineMs, base.machineMs)}  ${fmt(c.wallMs)}`),
+  ];
+}
+
 async function main(): Promise<void> {
   const manifests = await loadManifests();
   const programs = await HostPrograms.create(manifests);
   const dataDir = await mkdtemp(join(tmpdir(), 'polyrun-bench-judge-'));
   const executor = await createExecutor({ dataDir, languages: ['c++'], pool: false });
   try {
-    const { dir, plan } = await programs.prepare(workload);
-    const env = programs.env(plan.run.env, dir);
-    const bare = async () => {
-      for (const c of cases) {
-        const out = await runBare(plan.run.argv, dir, env, c.stdin);
-        if (out !== c.expected) throw new Error(`bare: printed ${JSON.stringify(out)}, expected ${JSON.stringify(c.expected)}`);
-      }
-    };
-    const body = { language: 'c++', files: [{ name: 'main.cpp', content: SOURCE }], cases };
-    const judge = async () => {
-      const r = await judgeLocally(executor, body);
-      if (r.verdict !== 'accepted' || r.passed !== CASES) throw new Error(`judge: ${r.verdict}, ${r.passed}/${CASES}`);
-      await executor.settle();
-    };
-    const perCase = async () => {
-      for (const c of cases) {
-        const r = await executor.execute({ language: 'c++', files: [{ name: 'main.cpp', content: Buffer.from(SOURCE) }], stdin: c.stdin });
-        if (r.run?.stdout !== c.expected) throw new Error(`per case: ${r.status} ${JSON.stringify(r.run?.stdout)}`);
-      }
-      await executor.settle();
-    };
-    // Warm-ups: page cache, the compile cache for "per case", JIT of this process.
-    await bare();
-    await judge();
-    await executor.execute({ language: 'c++', files: [{ name: 'main.cpp', content: Buffer.from(SOURCE) }], stdin: cases[0]!.stdin });
-    await executor.settle();
-
-    const results: Record<'bare' | 'judge' | 'perCase', Cost[]> = { bare: [], judge: [], perCase: [] };
-    for (let i = 0; i < REPEATS; i++) {
-      results.bare.push(await measure(bare));
-      results.judge.push(await measure(judge));
-      results.perCase.push(await measure(perCase));
-    }
-    const b = median(results.bare);
-    const rows: [string, Cost][] = [
-      [`bare: ${CASES} host processes`, b],
-      [`judge: 1 sandbox, compile + ${CASES} case stages`, median(results.judge)],
-      [`per case: ${CASES} executions (compile cache hits)`, median(results.perCase)],
-    ];
-    const fmt = (x: number) => x.toFixed(0).padStart(7);
-    const ratio = (x: number, y: number) => `${(x / y).toFixed(2)}x`.padStart(7);
-    process.stdout.write(`judge benchmark: c++ a+b, ${CASES} cases, median of ${REPEATS} (CPU ms of the process tree; machine busy CPU ms; wall ms)\n`);
-    process.stdout.write(`${'target'.padEnd(52)}  tree CPU  vs bare  machine  vs bare     wall\n`);
-    for (const [name, c] of rows) {
-      process.stdout.write(`${name.padEnd(52)}  ${fmt(c.treeMs)}  ${ratio(c.treeMs, b.treeMs)}  ${fmt(c.machineMs)}  ${ratio(c.machineMs, b.machineMs)}  ${fmt(c.wallMs)}\n`);
-    }
+    for (const line of judgeLines(await measureJudge(executor, programs))) process.stdout.write(`${line}\n`);
   } finally {
     await executor.close();
     await programs.close();
@@ -137,7 +166,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench:judge: ${(err as Error).stack ?? String(err)}\n`);
-  process.exitCode = 1;
-});
+// Run directly (npm run bench:judge); bench/run.ts imports measureJudge for its report.
+if (process.argv[1] && /bench\/judge\.(ts|js)$/.test(process.argv[1])) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`bench:judge: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  });
+}
