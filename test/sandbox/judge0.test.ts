@@ -10,6 +10,7 @@ import { createExecutor, type SandboxExecutor } from '../../src/executor/executo
 import { rubyEncode64 } from '../../src/compat/judge0/base64.js';
 import { makeTestApp, tempDir, type TestApp } from '../helpers/app.js';
 import { hostLeftovers } from '../helpers/hostClean.js';
+import { makeZip } from '../helpers/zip.js';
 
 const dataDir = tempDir('polyrun-judge0-');
 let executor: SandboxExecutor;
@@ -127,6 +128,20 @@ describe('Judge0 client flows on real sandboxes', () => {
     const res = await call('POST', '/submissions?wait=true&fields=status_id,number_of_runs,time', { source_code: 'print(1)', language_id: 71, number_of_runs: 3 });
     expect(res.json).toMatchObject({ status_id: 3, number_of_runs: 3 });
   }, 60_000);
+
+  it('additional_files: a zip whose files sit beside the source (the source wins a name clash)', async () => {
+    const zip = makeZip([
+      { name: 'data/input.txt', content: 'from the archive\n', deflate: true },
+      { name: 'helper.py', content: 'WORD = "helped"\n' },
+      { name: 'main.py', content: 'print("the archive must not replace the source")' },
+    ]);
+    const res = await call('POST', '/submissions?wait=true&fields=stdout,status_id', {
+      source_code: 'import helper\nprint(open("data/input.txt").read().strip(), helper.WORD)',
+      language_id: 71,
+      additional_files: zip.toString('base64'),
+    });
+    expect(res.json).toEqual({ stdout: 'from the archive helped\n', status_id: 3 });
+  }, 30_000);
 
   it('leaves no container, cgroup or mount behind', async () => {
     await executor.settle();

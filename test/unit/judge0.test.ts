@@ -444,3 +444,48 @@ describe('Judge0 edge answers', () => {
     expect((await t.app.inject({ method: 'POST', url: '/authorize', headers: { 'x-auth-token': t.keys.default!, 'x-auth-user': t.keys.boss! } })).statusCode).toBe(200);
   });
 });
+
+describe('additional_files (zip, read in memory)', async () => {
+  const { readZip } = await import('../../src/compat/judge0/zip.js');
+  const { makeZip } = await import('../helpers/zip.js');
+  const limits = { maxEntries: 4, maxBytes: 1000, maxNameBytes: 255 };
+
+  it('reads stored and deflated regular files, skipping directories', () => {
+    const zip = makeZip([{ name: 'data/', mode: 0o40755 }, { name: 'data/a.txt', content: 'hello' }, { name: 'b.txt', content: 'x'.repeat(300), deflate: true }]);
+    const r = readZip(zip, limits);
+    expect('files' in r && r.files.map((f) => [f.name, f.content.toString().length])).toEqual([
+      ['data/a.txt', 5],
+      ['b.txt', 300],
+    ]);
+  });
+
+  it.each([
+    ['a symlink', [{ name: 'link', content: '/etc/passwd', mode: 0o120777 }], /not a regular file/],
+    ['a path outside the box', [{ name: '../evil', content: 'x' }], /"\.\." component/],
+    ['an absolute path', [{ name: '/etc/x', content: 'x' }], /absolute/],
+    ['too many entries', Array.from({ length: 5 }, (_, i) => ({ name: `f${i}`, content: 'x' })), /more than 4 entries/],
+    ['too many bytes', [{ name: 'big', content: 'x'.repeat(2000), deflate: true }], /more than 1000 bytes/],
+  ])('refuses %s', (_what, entries, message) => {
+    const r = readZip(makeZip(entries), limits);
+    expect('problem' in r && r.problem).toMatch(message);
+  });
+
+  it('refuses what is not a zip, and a corrupt entry', () => {
+    expect(readZip(Buffer.from('not a zip at all, not at all'), limits)).toEqual({ problem: 'is not a zip archive' });
+    const zip = makeZip([{ name: 'a.txt', content: 'hello' }]);
+    zip.writeUInt8(zip.readUInt8(35) ^ 0xff, 35); // flip a byte of the content
+    expect('problem' in readZip(zip, limits)).toBe(true);
+  });
+
+  it('a submission with an unusable archive is 422', async () => {
+    const t = await (await import('../helpers/app.js')).makeTestApp(new FakeExecutor());
+    try {
+      const bad = makeZip([{ name: 'link', content: '/etc/passwd', mode: 0o120777 }]).toString('base64');
+      const res = await t.app.inject({ method: 'POST', url: '/submissions', headers: { 'x-auth-token': t.keys.default! }, payload: { source_code: 'x', language_id: 71, additional_files: bad } });
+      expect(res.statusCode).toBe(422);
+      expect(res.json().additional_files[0]).toMatch(/^is not a usable zip archive: "link" is not a regular file/);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});

@@ -23,7 +23,7 @@ import { Judge0Service } from './service.js';
 import { STATUSES } from './status.js';
 import { SubmissionStore } from './store.js';
 import { parseFields, renderSubmission, type Column, type SubmissionRecord } from './submission.js';
-import { JUDGE0_LIMITS, validateSubmission, type FieldErrors } from './validate.js';
+import { ADDITIONAL_FILES_LIMITS, JUDGE0_LIMITS, validateSubmission, type FieldErrors } from './validate.js';
 import { join } from 'node:path';
 
 export interface Judge0RouteOptions {
@@ -401,7 +401,7 @@ function configInfo(services: AppServices, c: ReturnType<Judge0Service['ceiling'
     enable_callbacks: services.config.judge0.callbacks.enabled,
     callbacks_max_tries: services.config.judge0.callbacks.maxTries,
     callbacks_timeout: services.config.judge0.callbacks.timeoutMs / 1000,
-    enable_additional_files: false,
+    enable_additional_files: true,
     max_queue_size: services.config.queue.maxQueued,
     cpu_time_limit: Math.min(L.cpu_time_limit.default, c.cpuSeconds),
     max_cpu_time_limit: max('cpu_time_limit', c.cpuSeconds),
@@ -424,7 +424,7 @@ function configInfo(services: AppServices, c: ReturnType<Judge0Service['ceiling'
     number_of_runs: L.number_of_runs.default,
     max_number_of_runs: L.number_of_runs.max,
     redirect_stderr_to_stdout: false,
-    max_extract_size: 0,
+    max_extract_size: Math.floor(ADDITIONAL_FILES_LIMITS.maxBytes / 1024),
     enable_batched_submissions: true,
     max_submission_batch_size: MAX_BATCH,
     submission_cache_duration: 0.0,

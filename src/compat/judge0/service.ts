@@ -19,7 +19,17 @@ import { resolveLanguages, type Judge0Language } from './languages.js';
 import { toJudge0Outcome, type Judge0Outcome } from './status.js';
 import type { SubmissionStore } from './store.js';
 import { DEFAULT_FIELDS, renderSubmission, type SubmissionInput, type SubmissionRecord } from './submission.js';
-import { splitArguments, type TenantCeiling } from './validate.js';
+import { ADDITIONAL_FILES_LIMITS, splitArguments, type TenantCeiling } from './validate.js';
+import { commands } from './commands.js';
+import { lenientDecode64 } from './base64.js';
+import { readZip, type ZipFile } from './zip.js';
+
+/** The files of a submission's archive (validated when it was created). */
+function additionalFiles(raw: string | null): ZipFile[] {
+  if (!raw) return [];
+  const archive = readZip(lenientDecode64(raw), ADDITIONAL_FILES_LIMITS);
+  return 'files' in archive ? archive.files : [];
+}
 
 
 
@@ -82,7 +92,7 @@ export class Judge0Service {
       created_at: this.now(),
       finished_at: null,
     };
-    const body = executeBody(input, language);
+    const body = executeBody(input, language, input.additional_files ? (await commands(language.runtime)).source_file : null);
     const first = await this.launch(tenant, body, log, signal);
     this.store.put(record);
     const finished = this.follow(record, tenant, body, first, log, signal).catch((err: unknown) => {
@@ -149,14 +159,23 @@ export class Judge0Service {
 }
 
 /** A Judge0 submission as polyrun's execute body (limits in polyrun's units, within the runtime's maximum). */
-export function executeBody(input: SubmissionInput, language: Judge0Language): ExecuteBody {
+/**
+ * `sourceFile`: the name the source gets when additional files come with it (the runtime's default name);
+ * an archive's file of that name is skipped, as Judge0's `unzip -n` does not overwrite the source.
+ */
+export function executeBody(input: SubmissionInput, language: Judge0Language, sourceFile: string | null = null): ExecuteBody {
   const max = language.runtime.limits.maximum.run;
   const cpuMs = input.cpu_time_limit === 0 ? max.cpuTimeMs : Math.round((input.cpu_time_limit + input.cpu_extra_time) * 1000);
   const fileBytes = Math.max(1, input.max_file_size * 1024);
   return {
     language: language.runtime.name,
     version: language.runtime.version,
-    files: [{ content: Buffer.from(input.source_code, 'utf8').toString('base64'), encoding: 'base64' }],
+    files: [
+      { ...(sourceFile ? { name: sourceFile } : {}), content: Buffer.from(input.source_code, 'utf8').toString('base64'), encoding: 'base64' as const },
+      ...additionalFiles(input.additional_files)
+        .filter((f) => f.name !== sourceFile)
+        .map((f) => ({ name: f.name, content: f.content.toString('base64'), encoding: 'base64' as const })),
+    ],
     stdin: Buffer.from(input.stdin ?? '', 'utf8').toString('base64'),
     stdinEncoding: 'base64',
     args: splitArguments(input.command_line_arguments),

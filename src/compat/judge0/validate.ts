@@ -4,7 +4,9 @@
  * that failed (422). Ranges are Judge0's, narrowed to what the tenant may use (its maximum limits), so a
  * request Judge0 would accept but the tenant may not is refused with the same kind of message.
  */
+import { DEFAULT_BOUNDS } from '../../limits/limits.js';
 import { lenientDecode64 } from './base64.js';
+import { readZip, type ZipLimits } from './zip.js';
 import type { SubmissionInput } from './submission.js';
 
 export type FieldErrors = Record<string, string[]>;
@@ -21,6 +23,13 @@ export const JUDGE0_LIMITS = {
   number_of_runs: { default: 1, min: 1, max: 20 },
 } as const;
 type LimitField = keyof typeof JUDGE0_LIMITS;
+
+/** additional_files: Judge0's MAX_EXTRACT_SIZE (10240 KB) within polyrun's request bounds (files, bytes). */
+export const ADDITIONAL_FILES_LIMITS: ZipLimits = {
+  maxEntries: DEFAULT_BOUNDS.maxFiles - 1,
+  maxBytes: Math.min(10_240 * 1024, DEFAULT_BOUNDS.maxSourceBytes),
+  maxNameBytes: DEFAULT_BOUNDS.maxFileNameBytes,
+};
 const FLOATS = new Set<LimitField>(['cpu_time_limit', 'cpu_extra_time', 'wall_time_limit']);
 
 /** The tenant's ceilings in Judge0's units (seconds, KB), which may lower Judge0's maxima. */
@@ -144,8 +153,10 @@ export function validateSubmission(params: Record<string, unknown>, base64: bool
   for (const field of ['enable_per_process_and_thread_time_limit', 'enable_per_process_and_thread_memory_limit', 'enable_network']) {
     if (bools[field]) add(field, 'this option cannot be enabled');
   }
-  const additionalFiles = params.additional_files === undefined || params.additional_files === null ? null : String(params.additional_files);
-  if (additionalFiles !== null && additionalFiles !== '') add('additional_files', 'additional files are not supported by this server');
+  const rawFiles = params.additional_files === undefined || params.additional_files === null || params.additional_files === '' ? null : String(params.additional_files);
+  // Always base64, whatever base64_encoded says (as Judge0).
+  const archive = rawFiles === null ? null : readZip(lenientDecode64(rawFiles), ADDITIONAL_FILES_LIMITS);
+  if (archive && 'problem' in archive) add('additional_files', `is not a usable zip archive: ${archive.problem}`);
   const callback = params.callback_url === undefined || params.callback_url === null || params.callback_url === '' ? null : String(params.callback_url);
   const callbackRefusal = callback === null ? null : o.callbackProblem ? o.callbackProblem(callback) : 'setting callback is not allowed';
   if (callbackRefusal !== null) add('callback_url', callbackRefusal);
@@ -164,7 +175,7 @@ export function validateSubmission(params: Record<string, unknown>, base64: bool
       enable_per_process_and_thread_memory_limit: bools.enable_per_process_and_thread_memory_limit!,
       redirect_stderr_to_stdout: bools.redirect_stderr_to_stdout!,
       enable_network: bools.enable_network!,
-      additional_files: null,
+      additional_files: rawFiles,
       callback_url: callback,
     },
   };
