@@ -489,3 +489,17 @@ describe('additional_files (zip, read in memory)', async () => {
     }
   });
 });
+
+describe('enable_network', async () => {
+  const { networkAllowed, outsideNetworkMode } = await import('../../src/compat/judge0/network.js');
+  it('is refused while no network mode reaches outside the sandbox', () => {
+    expect(outsideNetworkMode()).toBeUndefined();
+    expect(networkAllowed(['none', 'loopback'])).toBe(false);
+  });
+  it('maps to a mode that reaches outside, only for a tenant whose policy lists it', () => {
+    const modes = ['none', 'loopback', 'egress'];
+    expect(outsideNetworkMode(modes)).toBe('egress');
+    expect(networkAllowed(['none', 'egress'], modes)).toBe(true);
+    expect(networkAllowed(['none', 'loopback'], modes)).toBe(false);
+  });
+});

@@ -18,6 +18,7 @@ import type { KeyStore } from '../../store/keys.js';
 import { Counter } from 'prom-client';
 import { callbackProblem } from './callback.js';
 import { commands } from './commands.js';
+import { networkAllowed } from './network.js';
 import { byName, LANGUAGE_ROWS, type Judge0Language } from './languages.js';
 import { Judge0Service } from './service.js';
 import { STATUSES } from './status.js';
@@ -118,6 +119,7 @@ export const judge0Routes: FastifyPluginAsyncTypebox<Judge0RouteOptions> = async
       languageArchived: () => false,
       ceiling: judge0.ceiling(tenant),
       callbackProblem: (url) => callbackProblem(url, callbackPolicy),
+      networkAllowed: networkAllowed(tenant.policy.network),
     });
     return 'errors' in v ? v : { input: v.input, language: ids.get(v.input.language_id)! };
   };
@@ -352,7 +354,7 @@ export const judge0Routes: FastifyPluginAsyncTypebox<Judge0RouteOptions> = async
   );
 
   app.get('/config_info', { schema: { tags, summary: "Judge0: this server's settings in Judge0's terms", security, response: { 200: json('settings'), ...errorsSchema } } }, async (request) =>
-    configInfo(services, judge0.ceiling(tenantOf(request))),
+    configInfo(services, judge0.ceiling(tenantOf(request)), networkAllowed(tenantOf(request).policy.network)),
   );
 
   app.get('/system_info', { schema: { tags, summary: 'Judge0: the host (CPU, memory)', security, response: { 200: json('lscpu-like fields'), ...errorsSchema } } }, async () => {
@@ -388,7 +390,7 @@ function notFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
   return reply.code(404).send('');
 }
 
-function configInfo(services: AppServices, c: ReturnType<Judge0Service['ceiling']>) {
+function configInfo(services: AppServices, c: ReturnType<Judge0Service['ceiling']>, allowNetwork: boolean) {
   const L = JUDGE0_LIMITS;
   const max = (field: 'cpu_time_limit' | 'wall_time_limit' | 'memory_limit' | 'max_processes_and_or_threads' | 'max_file_size', x: number) => Math.min(L[field].max, x);
   return {
@@ -429,7 +431,7 @@ function configInfo(services: AppServices, c: ReturnType<Judge0Service['ceiling'
     max_submission_batch_size: MAX_BATCH,
     submission_cache_duration: 0.0,
     use_docs_as_homepage: false,
-    allow_enable_network: false,
+    allow_enable_network: allowNetwork,
     enable_network: false,
   };
 }

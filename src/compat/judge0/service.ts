@@ -21,6 +21,7 @@ import type { SubmissionStore } from './store.js';
 import { DEFAULT_FIELDS, renderSubmission, type SubmissionInput, type SubmissionRecord } from './submission.js';
 import { ADDITIONAL_FILES_LIMITS, splitArguments, type TenantCeiling } from './validate.js';
 import { commands } from './commands.js';
+import { outsideNetworkMode } from './network.js';
 import { lenientDecode64 } from './base64.js';
 import { readZip, type ZipFile } from './zip.js';
 
@@ -179,6 +180,7 @@ export function executeBody(input: SubmissionInput, language: Judge0Language, so
     stdin: Buffer.from(input.stdin ?? '', 'utf8').toString('base64'),
     stdinEncoding: 'base64',
     args: splitArguments(input.command_line_arguments),
+    ...(input.enable_network && outsideNetworkMode() ? { network: outsideNetworkMode()! } : {}),
     limits: {
       cpuTimeMs: Math.max(1, Math.min(cpuMs, max.cpuTimeMs)),
       wallTimeMs: Math.max(1, Math.min(Math.round(input.wall_time_limit * 1000), max.wallTimeMs)),

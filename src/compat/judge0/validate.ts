@@ -47,6 +47,8 @@ export interface Judge0Options {
   /** Archived Judge0 ids (refused with Judge0's archived message). */
   languageArchived: (id: number) => boolean;
   ceiling: TenantCeiling;
+  /** The tenant may enable the network (network.ts); absent: it may not. */
+  networkAllowed?: boolean;
   /** Why a callback_url may not be used (callback.ts), or null; absent: callbacks are off. */
   callbackProblem?: (url: string) => string | null;
 }
@@ -148,11 +150,12 @@ export function validateSubmission(params: Record<string, unknown>, base64: bool
   ]) {
     bools[field] = toBool(params[field]) ?? false;
   }
-  // polyrun limits the whole process tree (cgroups) and has no outside network for a sandbox: Judge0's
-  // answer when its configuration disallows an option.
-  for (const field of ['enable_per_process_and_thread_time_limit', 'enable_per_process_and_thread_memory_limit', 'enable_network']) {
+  // polyrun limits the whole process tree (cgroups); the network only where a mode reaches outside and the
+  // tenant's policy allows it: Judge0's answer when its configuration disallows an option.
+  for (const field of ['enable_per_process_and_thread_time_limit', 'enable_per_process_and_thread_memory_limit']) {
     if (bools[field]) add(field, 'this option cannot be enabled');
   }
+  if (bools.enable_network && !o.networkAllowed) add('enable_network', 'this option cannot be enabled');
   const rawFiles = params.additional_files === undefined || params.additional_files === null || params.additional_files === '' ? null : String(params.additional_files);
   // Always base64, whatever base64_encoded says (as Judge0).
   const archive = rawFiles === null ? null : readZip(lenientDecode64(rawFiles), ADDITIONAL_FILES_LIMITS);
