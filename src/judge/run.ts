@@ -42,16 +42,21 @@ export interface JudgeRun {
 export async function runJudge(deps: JudgeDeps, r: JudgeRun): Promise<{ report: JudgeReport; run: StageResult }> {
   const needsChecker = r.spec.checker.type === 'custom' && r.spec.cases.some((c) => c.expected !== null);
   const checker = needsChecker ? await CustomChecker.start(deps, r.spec.checker as CustomSpec, r) : null;
+  // The working dir as compiled: files a case leaves there are removed before the next case runs.
+  const compiled = new Set(await r.sandbox.listFiles().catch(() => []));
   try {
     const io: CaseIO = {
-      run: (c, _index, limits) =>
-        runStageWithEvents(
+      run: async (c, _index, limits) => {
+        const run = await runStageWithEvents(
           r.sandbox,
           'run',
           { ...r.plan.run, limits, stdin: Buffer.from(c.stdin, 'base64') },
           // Only verdicts are streamed: a hundred cases' output would drown them.
           { signal: r.signal, emit: () => undefined, onSandboxFailure: r.fail, keepSandbox: true },
-        ),
+        );
+        await removeLeftovers(r.sandbox, compiled);
+        return run;
+      },
       check: async (c, _index, actual) => {
         const expected = Buffer.from(c.expected!, 'base64');
         if (checker === null) return { outcome: checkOutput(r.spec.checker as Exclude<CheckerSpec, CustomSpec>, actual, expected.toString('utf8')) };
@@ -67,6 +72,13 @@ export async function runJudge(deps: JudgeDeps, r: JudgeRun): Promise<{ report: 
 }
 
 type CustomSpec = Extract<CheckerSpec, { type: 'custom' }>;
+
+/** Delete the regular files of the working dir that were not there after the compile (best effort). */
+async function removeLeftovers(sandbox: Sandbox, compiled: ReadonlySet<string>): Promise<void> {
+  if (!sandbox.running) return;
+  const now = await sandbox.listFiles().catch(() => [] as string[]);
+  for (const name of now) if (!compiled.has(name)) await sandbox.deleteFile(name).catch(() => undefined);
+}
 
 /** A custom checker in its own sandbox: compiled once, run once per case. */
 class CustomChecker {

@@ -184,6 +184,12 @@ describe('POST /v1/judge on real sandboxes', () => {
     expect((events.at(-1)!.data as Json).result).toMatchObject({ verdict: 'wrong_answer', score: 1 });
   }, 30_000);
 
+  it('each case starts from the working dir as compiled: files a case leaves are gone for the next', async () => {
+    const py = 'import os\nseen = os.path.exists("state.txt")\nopen("state.txt", "w").write("x")\nprint("fresh" if not seen else "stale")';
+    const res = await judge({ language: 'python', files: [{ content: py }], cases: [{ expected: 'fresh' }, { expected: 'fresh' }, { expected: 'fresh' }] });
+    expect(res.json.cases.map((k: Json) => k.verdict)).toEqual(['accepted', 'accepted', 'accepted']);
+  }, 30_000);
+
   it('refuses bad requests before anything runs', async () => {
     expect((await judge(c([]))).status).toBe(422);
     const over = await judge(c([{ stdin: '', limits: { cpuTimeMs: 10_000_000 } }]));
