@@ -4,6 +4,7 @@
  */
 import { fmtMs, fmtRatio, formatLatencyVsBare, formatThroughputVsBare, summarize, type GoalResult, type Summary } from './stats.js';
 import type { TargetId } from './targets.js';
+import type { JudgeBenchResult } from './judge.js';
 
 export interface MachineFacts {
   date: string;
@@ -90,6 +91,8 @@ export interface BenchResults {
   cache: CacheResult;
   /** step -> samples, ms: wall time, and machine CPU where measured */
   stages: { samples: Record<string, number[]>; cpu: Record<string, number[]> };
+  /** 100 judge cases against 100 bare runs (bench/judge.ts); absent in reports made before it existed. */
+  judge?: JudgeBenchResult;
   goals: GoalResult[];
   durationS: number;
 }
@@ -177,6 +180,34 @@ export function renderMarkdown(r: BenchResults): string {
     out.push('Where the difference to bare comes from (p50s of this run):');
     out.push('');
     for (const line of breakdown) out.push(`- ${line}`);
+    out.push('');
+  }
+
+  if (r.judge) {
+    out.push('## Judge: 100 test cases in one sandbox');
+    out.push('');
+    if (r.judge.error) out.push(`Failed: ${r.judge.error}`);
+    else {
+      const base = r.judge.rows[0]!;
+      out.push(
+        `A C++ a+b solution on ${r.judge.cases} test cases, median of ${r.judge.repeats} repeats. CPU is the process tree's (this process and every descendant it reaped: runc, the sandboxes' processes, the bare programs; unaffected by other work on the machine) and the machine's busy time (/proc/stat). The issue's goal: a judge costs at most 1.5x the CPU of the bare runs (printed, not asserted).`,
+      );
+      out.push('');
+      out.push(
+        table(
+          ['target', 'tree CPU ms', 'vs bare', 'machine CPU ms', 'vs bare', 'wall ms'],
+          r.judge.rows.map((c) => [
+            c.name,
+            c.treeMs.toFixed(0),
+            `${(c.treeMs / base.treeMs).toFixed(2)}x`,
+            c.machineMs.toFixed(0),
+            `${(c.machineMs / base.machineMs).toFixed(2)}x`,
+            c.wallMs.toFixed(0),
+          ]),
+          ['l', 'r', 'r', 'r', 'r', 'r'],
+        ),
+      );
+    }
     out.push('');
   }
 

@@ -42,6 +42,7 @@ import {
   type Target,
   type Workload,
 } from './targets.js';
+import { judgeLines, measureJudge, type JudgeBenchResult } from './judge.js';
 import { latencyLines, renderMarkdown, throughputLines, type BenchResults, type CacheResult, type LatencyCell, type ThroughputCell } from './report.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -313,6 +314,17 @@ async function main(): Promise<void> {
       log(`  stage probe failed: ${(err as Error).message}`);
     }
 
+    // 5. a judge: 100 cases of c++ a+b against the bare machine ------------------------------------------
+    log('judge: 100 cases of c++ a+b');
+    await quiesceAll();
+    let judge: JudgeBenchResult;
+    try {
+      judge = await measureJudge(polyrun.cold, programs);
+    } catch (err) {
+      judge = { cases: 0, repeats: 0, rows: [], error: (err as Error).message.split('\n')[0] };
+    }
+    for (const line of judgeLines(judge)) log(`  ${line}`);
+
     // goals and report ------------------------------------------------------------------------------
     const p50 = (workload: string, target: string) => {
       const c = latency.find((x) => x.workload === workload && x.target === target && !x.error && x.samples.length);
@@ -351,6 +363,7 @@ async function main(): Promise<void> {
       throughput,
       cache,
       stages,
+      judge,
       goals,
       durationS: (performance.now() - started) / 1000,
     };

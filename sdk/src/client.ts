@@ -21,6 +21,9 @@ import type {
   Runtime,
   SubmittedExecution,
   Usage,
+  JudgeEvent,
+  JudgeRequest,
+  JudgeResult,
 } from './types.js';
 
 export interface PolyrunOptions {
@@ -66,6 +69,7 @@ export const DEFAULT_RETRIES = 2;
 export const DEFAULT_MAX_RETRY_DELAY_MS = 30_000;
 
 const EVENT_TYPES = new Set(['stage', 'stdout', 'stderr', 'exit', 'result']);
+const JUDGE_EVENT_TYPES = new Set([...EVENT_TYPES, 'case']);
 
 export class Polyrun {
   private readonly http: Transport;
@@ -162,9 +166,22 @@ export class Polyrun {
 
   private sessionsApi?: Sessions;
 
+  /**
+   * Judge a submission against test cases (`POST /v1/judge`): compiled once, every case run in the same
+   * sandbox, a verdict per case, the submission's verdict and score. A wrong answer is a verdict, never an
+   * exception.
+   */
+  judge(body: JudgeRequest, options: RequestOptions = {}): Promise<JudgeResult> {
+    return this.http.json<JudgeResult>({ method: 'POST', path: '/v1/judge', body, idempotent: false, ...options });
+  }
+
+  /** Like `judge()`, with each case's verdict as soon as it is decided (`case` events), then `result`. */
+  judgeStream(body: JudgeRequest, options: RequestOptions = {}): AsyncGenerator<JudgeEvent, void, undefined> {
+    return eventStream<JudgeEvent>(this.http, '/v1/judge', body, options, JUDGE_EVENT_TYPES);
+  }
+
   // Later APIs go here, as namespaces on the client, once the server has them (their types then come
-  // from the regenerated openapi.ts like the rest): judge (test cases against expected output), cells
-  // (notebook-style kernels within a session).
+  // from the regenerated openapi.ts like the rest): cells (notebook-style kernels within a session).
 }
 
 /** `polyrun.sessions`: one method per session operation. */
@@ -259,12 +276,13 @@ function streamError(data: string, requestId: string | undefined): PolyrunApiErr
 }
 
 /** The events of a streamed execution (`Accept: text/event-stream`); see `Polyrun.stream`. */
-async function* eventStream(
+async function* eventStream<E extends { type: string } = ExecutionEvent>(
   http: Transport,
   path: string,
   body: unknown,
   options: RequestOptions,
-): AsyncGenerator<ExecutionEvent, void, undefined> {
+  types: ReadonlySet<string> = EVENT_TYPES,
+): AsyncGenerator<E, void, undefined> {
   const { response, attempt } = await http.open({ method: 'POST', path, body, accept: 'text/event-stream', idempotent: false, ...options });
   const requestId = response.headers.get('x-request-id') ?? undefined;
   let finished = false;
@@ -275,10 +293,10 @@ async function* eventStream(
     }
     for await (const message of readEventStream(response.body)) {
       if (message.event === 'error') throw streamError(message.data, requestId);
-      if (!EVENT_TYPES.has(message.event)) continue; // an event type newer than this SDK
-      let event: ExecutionEvent;
+      if (!types.has(message.event)) continue; // an event type newer than this SDK
+      let event: E;
       try {
-        event = JSON.parse(message.data) as ExecutionEvent;
+        event = JSON.parse(message.data) as E;
       } catch (err) {
         throw new PolyrunConnectionError(`a "${message.event}" event is not JSON`, { cause: err });
       }

@@ -47,6 +47,12 @@ export type {
   StageStatus,
   SubmittedExecution,
   Usage,
+  CaseResult,
+  CaseVerdict,
+  JudgeCase,
+  JudgeEvent,
+  JudgeRequest,
+  JudgeResult,
 } from './types.js';
 /** The generated OpenAPI types, for anything the named types above do not cover. */
 export type { paths as OpenApiPaths } from './openapi.js';

@@ -2087,6 +2087,1248 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/judge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Judge a submission against test cases; with "Accept: text/event-stream", stream each verdict (SSE)
+         * @description Compiled once; every case runs in the same sandbox as a fresh process with its own limits. JSON: the judged result. Server-Sent Events: the compile stage (`stage`, output, `exit`), a `case` event per case as its verdict is decided, then `result` (the same object as the JSON answer) or `error`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description runtime name or alias */
+                        language: string;
+                        /** @description exact version or selector ("*", "3.x") */
+                        version?: string;
+                        files: {
+                            /** @description relative path; the first file is the entry */
+                            name?: string;
+                            content: string;
+                            /** @default utf8 */
+                            encoding?: "utf8" | "base64" | "hex";
+                        }[];
+                        /** @description Limits for one stage; each at most the tenant maximum (see GET /v1/runtimes) */
+                        limits?: {
+                            /** @description CPU time of the whole process tree (cgroup accounting), ms */
+                            cpuTimeMs?: number;
+                            /** @description wall-clock time, ms */
+                            wallTimeMs?: number;
+                            /** @description memory of the whole process tree (cgroup limit, swap = memory), bytes */
+                            memoryBytes?: number;
+                            /** @description processes and threads of the whole tree (pids cgroup) */
+                            processes?: number;
+                            /** @description open files per process (RLIMIT_NOFILE) */
+                            openFiles?: number;
+                            /** @description largest file a process may write (RLIMIT_FSIZE), bytes */
+                            fileSizeBytes?: number;
+                            /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
+                            outputBytes?: number;
+                        };
+                        /** @description Limits for one stage; each at most the tenant maximum (see GET /v1/runtimes) */
+                        compileLimits?: {
+                            /** @description CPU time of the whole process tree (cgroup accounting), ms */
+                            cpuTimeMs?: number;
+                            /** @description wall-clock time, ms */
+                            wallTimeMs?: number;
+                            /** @description memory of the whole process tree (cgroup limit, swap = memory), bytes */
+                            memoryBytes?: number;
+                            /** @description processes and threads of the whole tree (pids cgroup) */
+                            processes?: number;
+                            /** @description open files per process (RLIMIT_NOFILE) */
+                            openFiles?: number;
+                            /** @description largest file a process may write (RLIMIT_FSIZE), bytes */
+                            fileSizeBytes?: number;
+                            /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
+                            outputBytes?: number;
+                        };
+                        /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only */
+                        network?: "none" | "loopback";
+                        args?: string[];
+                        cases: {
+                            name?: string;
+                            stdin?: string;
+                            /** @description expected output; absent: any output of a clean exit is accepted */
+                            expected?: string;
+                            /** @description of stdin and expected; default utf8 */
+                            encoding?: "utf8" | "base64" | "hex";
+                            /** @description Limits for one stage; each at most the tenant maximum (see GET /v1/runtimes) */
+                            limits?: {
+                                /** @description CPU time of the whole process tree (cgroup accounting), ms */
+                                cpuTimeMs?: number;
+                                /** @description wall-clock time, ms */
+                                wallTimeMs?: number;
+                                /** @description memory of the whole process tree (cgroup limit, swap = memory), bytes */
+                                memoryBytes?: number;
+                                /** @description processes and threads of the whole tree (pids cgroup) */
+                                processes?: number;
+                                /** @description open files per process (RLIMIT_NOFILE) */
+                                openFiles?: number;
+                                /** @description largest file a process may write (RLIMIT_FSIZE), bytes */
+                                fileSizeBytes?: number;
+                                /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
+                                outputBytes?: number;
+                            };
+                            /** @description score of this case; default 1 */
+                            weight?: number;
+                        }[];
+                        checker?: {
+                            /** @description exact: byte for byte; trailing_whitespace (default): trailing spaces of each line and trailing blank lines ignored; tokens: whitespace-separated tokens equal; float: tokens, numbers equal within a tolerance; case_insensitive: tokens, ignoring case */
+                            type: "exact" | "trailing_whitespace" | "tokens" | "float" | "case_insensitive";
+                            /** @description float: |actual - expected| <= absTolerance accepts (default 1e-6) */
+                            absTolerance?: number;
+                            /** @description float: |actual - expected| <= relTolerance * |expected| accepts (default 1e-6) */
+                            relTolerance?: number;
+                        } | {
+                            /** @enum {string} */
+                            type: "custom";
+                            language: string;
+                            version?: string;
+                            files: {
+                                name?: string;
+                                content: string;
+                                encoding?: "utf8" | "base64" | "hex";
+                            }[];
+                            /** @description Limits for one stage; each at most the tenant maximum (see GET /v1/runtimes) */
+                            limits?: {
+                                /** @description CPU time of the whole process tree (cgroup accounting), ms */
+                                cpuTimeMs?: number;
+                                /** @description wall-clock time, ms */
+                                wallTimeMs?: number;
+                                /** @description memory of the whole process tree (cgroup limit, swap = memory), bytes */
+                                memoryBytes?: number;
+                                /** @description processes and threads of the whole tree (pids cgroup) */
+                                processes?: number;
+                                /** @description open files per process (RLIMIT_NOFILE) */
+                                openFiles?: number;
+                                /** @description largest file a process may write (RLIMIT_FSIZE), bytes */
+                                fileSizeBytes?: number;
+                                /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
+                                outputBytes?: number;
+                            };
+                        };
+                        /** @description skip the cases after the first one not accepted */
+                        stopOnFirstFailure?: boolean;
+                        /** @description budget of wall time for all cases together; cases after it is spent are skipped */
+                        totalTimeMs?: number;
+                        /** @description stdout/stderr kept per case in the answer (default 1024) */
+                        previewBytes?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description the result (JSON), or its events (text/event-stream) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            language: string;
+                            version: string;
+                            /** @description ok when every case was judged; compile_error; internal_error when polyrun failed */
+                            status: "ok" | "runtime_error" | "time_limit" | "memory_limit" | "output_limit" | "internal_error" | "compile_error";
+                            /** @description one stage (compile or run) */
+                            compile: {
+                                /** @description what the stage did */
+                                status: "ok" | "runtime_error" | "time_limit" | "memory_limit" | "output_limit" | "internal_error";
+                                /** @description null when a signal ended it */
+                                exitCode: number | null;
+                                /** @description e.g. "SIGKILL"; SIGSYS means seccomp killed it */
+                                signal: string | null;
+                                stdout: string;
+                                stderr: string;
+                                stdoutTruncated: boolean;
+                                stderrTruncated: boolean;
+                                /** @description CPU time of the whole process tree */
+                                cpuTimeMs: number;
+                                wallTimeMs: number;
+                                /** @description peak memory of the whole process tree of this stage */
+                                memoryBytes: number;
+                                /** @description compile stages only: the output came from the compile cache */
+                                cached?: boolean;
+                                /** @description stdout and stderr interleaved in arrival order (HTTP API only) */
+                                output?: string;
+                            } | null;
+                            /** @description all case runs (and checker runs) together: summed CPU and wall time, peak memory; no output */
+                            run: {
+                                /** @description what the stage did */
+                                status: "ok" | "runtime_error" | "time_limit" | "memory_limit" | "output_limit" | "internal_error";
+                                /** @description null when a signal ended it */
+                                exitCode: number | null;
+                                /** @description e.g. "SIGKILL"; SIGSYS means seccomp killed it */
+                                signal: string | null;
+                                stdout: string;
+                                stderr: string;
+                                stdoutTruncated: boolean;
+                                stderrTruncated: boolean;
+                                /** @description CPU time of the whole process tree */
+                                cpuTimeMs: number;
+                                wallTimeMs: number;
+                                /** @description peak memory of the whole process tree of this stage */
+                                memoryBytes: number;
+                                /** @description compile stages only: the output came from the compile cache */
+                                cached?: boolean;
+                                /** @description stdout and stderr interleaved in arrival order (HTTP API only) */
+                                output?: string;
+                            } | (never | null);
+                            /** @description the first case not accepted decides; accepted when all are */
+                            verdict: "accepted" | "wrong_answer" | "time_limit" | "memory_limit" | "output_limit" | "runtime_error" | "internal_error" | "compile_error";
+                            score: number;
+                            maxScore: number;
+                            passed: number;
+                            total: number;
+                            cases: {
+                                index: number;
+                                name: string | null;
+                                verdict: "accepted" | "wrong_answer" | "time_limit" | "memory_limit" | "output_limit" | "runtime_error" | "internal_error" | "skipped";
+                                weight: number;
+                                /** @description weight when accepted, else 0 */
+                                score: number;
+                                exitCode: number | null;
+                                signal: string | null;
+                                cpuTimeMs: number;
+                                wallTimeMs: number;
+                                /** @description peak memory of this case's process tree */
+                                memoryBytes: number;
+                                /** @description the first previewBytes of stdout */
+                                stdout: string;
+                                /** @description stdout is longer than shown (or was cut at the output limit) */
+                                stdoutTruncated: boolean;
+                                /** @description the first previewBytes of stderr */
+                                stderr: string;
+                                stderrTruncated: boolean;
+                                /** @description the checker's explanation, null when accepted */
+                                checkerMessage: string | null;
+                            }[];
+                        };
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description every polyrun error */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/submissions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Judge0: every submission, newest first (needs X-Auth-User) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description {"submissions": [...], "meta": {...}} */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Judge0 error: {"error"}, or 422 {"field": ["message"]} */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Judge0 error: {"error"} */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Judge0: create a submission (?wait=true answers with the result) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            /** @description Judge0 parameters (JSON or form body); see docs/api.md */
+            requestBody: {
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            responses: {
+                /** @description {"token"}, or the submission with wait=true */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Judge0 error: {"error"}, or 422 {"field": ["message"]} */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Judge0 error: {"error"} */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/submissions/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Judge0: a submission */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    token: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the submission */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Judge0 error: {"error"}, or 422 {"field": ["message"]} */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Judge0 error: {"error"} */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Judge0: delete a submission (needs X-Auth-User); answers the deleted submission, base64-encoded */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    token: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the deleted submission */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Judge0 error: {"error"}, or 422 {"field": ["message"]} */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Judge0 error: {"error"} */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/submissions/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Judge0: several submissions (?tokens=a,b,c); unknown tokens are null */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description {"submissions": [submission or null, ...]} */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Judge0 error: {"error"}, or 422 {"field": ["message"]} */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Judge0 error: {"error"} */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Judge0: create up to 20 submissions */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            /** @description Judge0 parameters (JSON or form body); see docs/api.md */
+            requestBody: {
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            responses: {
+                /** @description [{"token"} or the item's errors, ...] */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown[];
+                    };
+                };
+                /** @description Judge0 error: {"error"}, or 422 {"field": ["message"]} */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Judge0 error: {"error"} */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/languages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Judge0: active languages */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description [{"id","name"}] */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            [key: string]: unknown;
+                        }[];
+                    };
+                };
+                /** @description Judge0 error: {"error"}, or 422 {"field": ["message"]} */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Judge0 error: {"error"} */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/languages/all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Judge0: every language id */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description [{"id","name","is_archived"}] */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            [key: string]: unknown;
+                        }[];
+                    };
+                };
+                /** @description Judge0 error: {"error"}, or 422 {"field": ["message"]} */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Judge0 error: {"error"} */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/languages/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Judge0: one language */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description {"id","name","is_archived","source_file","compile_cmd","run_cmd"} */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Judge0 error: {"error"}, or 422 {"field": ["message"]} */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Judge0 error: {"error"} */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/authenticate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Judge0: 200 when the X-Auth-Token is good (or auth is off) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description text */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/plain": string;
+                    };
+                };
+                /** @description Judge0 error: {"error"}, or 422 {"field": ["message"]} */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Judge0 error: {"error"} */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Judge0: 200 when X-Auth-User is an admin key, else 403 */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description text */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/plain": string;
+                    };
+                };
+                /** @description Judge0 error: {"error"}, or 422 {"field": ["message"]} */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Judge0 error: {"error"} */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/statuses": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Judge0: the 14 statuses */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description [{"id","description"}] */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            [key: string]: unknown;
+                        }[];
+                    };
+                };
+                /** @description Judge0 error: {"error"}, or 422 {"field": ["message"]} */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Judge0 error: {"error"} */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/config_info": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Judge0: this server's settings in Judge0's terms */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description settings */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Judge0 error: {"error"}, or 422 {"field": ["message"]} */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Judge0 error: {"error"} */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/system_info": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Judge0: the host (CPU, memory) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description lscpu-like fields */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Judge0 error: {"error"}, or 422 {"field": ["message"]} */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Judge0 error: {"error"} */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/about": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Judge0: about */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description {"version","homepage","source_code","maintainer"} */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Judge0 error: {"error"}, or 422 {"field": ["message"]} */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Judge0 error: {"error"} */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Judge0: the version of the API answered */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description text */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/plain": string;
+                    };
+                };
+                /** @description Judge0 error: {"error"}, or 422 {"field": ["message"]} */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Judge0 error: {"error"} */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/workers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Judge0: the queue */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description [{"queue","size","available","idle","working","paused","failed"}] */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            [key: string]: unknown;
+                        }[];
+                    };
+                };
+                /** @description Judge0 error: {"error"}, or 422 {"field": ["message"]} */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Judge0 error: {"error"} */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/statistics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Judge0: submissions by language and status (last 30 days) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description counts */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Judge0 error: {"error"}, or 422 {"field": ["message"]} */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Judge0 error: {"error"} */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/runtimes": {
         parameters: {
             query?: never;
@@ -2177,7 +3419,7 @@ export interface paths {
                             encoding?: "utf8" | "base64" | "hex";
                         }[];
                         stdin?: string;
-                        args?: string[];
+                        args?: (string | number | boolean)[];
                         compile_timeout?: number;
                         run_timeout?: number;
                         compile_cpu_time?: number;
@@ -2208,6 +3450,7 @@ export interface paths {
                                 cpu_time: number;
                                 wall_time: number;
                                 memory: number;
+                                cached?: boolean;
                             };
                             run?: {
                                 stdout: string;
@@ -2220,6 +3463,7 @@ export interface paths {
                                 cpu_time: number;
                                 wall_time: number;
                                 memory: number;
+                                cached?: boolean;
                             };
                         };
                     };

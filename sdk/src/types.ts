@@ -121,3 +121,30 @@ export type ExecutionEvent =
   | { type: 'result'; result: ExecutionResult };
 
 export type ExecutionEventType = ExecutionEvent['type'];
+
+// ---------------------------------------------------------------------------------------------------------
+// The judge (POST /v1/judge): a submission against test cases
+
+/** The body of `POST /v1/judge`: the submission, its `cases`, the `checker` and the judge's options. */
+export type JudgeRequest = Operation<'/v1/judge', 'post'>['requestBody']['content']['application/json'];
+
+/** One test case of a judge request. */
+export type JudgeCase = JudgeRequest['cases'][number];
+
+/** The answer of `judge()`: the verdict, the score and every case. */
+export type JudgeResult = JsonResponse<'/v1/judge', 'post', 200>;
+
+/** One case's verdict and accounting. */
+export type CaseResult = JudgeResult['cases'][number];
+
+/** A case's verdict: `accepted`, `wrong_answer`, `time_limit`, `memory_limit`, `output_limit`, `runtime_error`, `internal_error`, `skipped`. */
+export type CaseVerdict = CaseResult['verdict'];
+
+/**
+ * The events `judgeStream()` yields: the compile stage's events (as `stream()`), a `case` per test case as
+ * soon as its verdict is decided, then `result` (the same object `judge()` answers).
+ */
+export type JudgeEvent =
+  | Exclude<ExecutionEvent, { type: 'result' }>
+  | { type: 'case'; case: CaseResult }
+  | { type: 'result'; result: JudgeResult };

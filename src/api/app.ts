@@ -6,7 +6,8 @@
  *   └─ API scope: authentication (onRequest) -> rate limiting (onRequest) -> quota (preValidation)
  *        -> schema validation (Fastify) -> prepareExecution -> job queue -> result capture (handlers)
  *        ├─ /v1/*      polyrun's API
- *        └─ /api/v2/*  Piston-compatible API
+ *        ├─ /api/v2/*  Piston-compatible API
+ *        └─ /submissions, /languages, /statuses...  Judge0-compatible API (src/compat/judge0)
  *   system routes (/healthz, /readyz, /metrics, /openapi.json, /docs) are public.
  *
  * The queue's worker (executor.run) is started here too: one process is API and worker at once. Shutdown
@@ -20,7 +21,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { errors } from '../contract/errors.js';
-import { anonymousPolicy } from '../config/policy.js';
+import { anonymousPolicy, anonymousUnlimited } from '../config/policy.js';
 import type { PolyrunConfig } from '../config/schema.js';
 import type { Executor } from '../executor/types.js';
 import { authentication } from '../pipeline/auth.js';
@@ -36,6 +37,8 @@ import { createMetrics } from '../telemetry/metrics.js';
 import { httpError, noRoute, sendError } from './errors.js';
 import { gracefulShutdown } from './shutdown.js';
 import { pistonConnectRoutes, v1ConnectRoutes } from './routes/connect.js';
+import { judgeRoutes } from './routes/judge.js';
+import { judge0Routes } from '../compat/judge0/routes.js';
 import { pistonRoutes } from './routes/piston.js';
 import { playgroundRoutes } from './routes/playground.js';
 import { systemRoutes } from './routes/system.js';
@@ -147,6 +150,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer' },
           apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+          judge0Token: { type: 'apiKey', in: 'header', name: 'X-Auth-Token' },
         },
       },
     },
@@ -171,10 +175,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       if (executions.draining && request.routeOptions.config?.execution) throw errors.shuttingDown();
     });
     await api.register(authentication, { config, keys, metrics });
-    await api.register(rateLimiting, { metrics, now, unauthenticatedRate: anonymousPolicy(config).rate });
+    await api.register(rateLimiting, { metrics, now, unauthenticatedRate: anonymousPolicy(config).rate, unlimitedAnonymous: anonymousUnlimited(config) });
     await api.register(quotaCheck, { guard: quota });
     await api.register(v1Routes, { prefix: '/v1', services });
     await api.register(sessionRoutes, { prefix: '/v1', services, sessions });
+    await api.register(judgeRoutes, { prefix: '/v1', services });
+    await api.register(judge0Routes, { services, keys, queue, now });
     await api.register(pistonRoutes, { prefix: '/api/v2', services });
     await api.register(v1ConnectRoutes, { prefix: '/v1', services });
     await api.register(pistonConnectRoutes, { prefix: '/api/v2', services });

@@ -7,7 +7,10 @@ import { errors, type PolyrunError } from '../contract/errors.js';
 import type { ExecutionResult, StageResult } from '../contract/result.js';
 import type { StageLimits } from '../limits/limits.js';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { constants as osConstants } from 'node:os';
+import semver from 'semver';
 import { FILE_ENCODINGS, type ExecuteBody } from '../contract/request.js';
+import type { RuntimeInfo } from '../runtimes/catalogue.js';
 
 const limit = Type.Optional(Type.Number());
 /** Piston's execute body, as Piston accepts it (unknown fields pass, as in Piston). */
@@ -23,7 +26,8 @@ export const PistonBodySchema = Type.Object({
     { minItems: 1 },
   ),
   stdin: Type.Optional(Type.String()),
-  args: Type.Optional(Type.Array(Type.String())),
+  // The Piston CLI sends numbers as they were typed (`[1, 2]`); Piston takes them as strings.
+  args: Type.Optional(Type.Array(Type.Union([Type.String(), Type.Number(), Type.Boolean()]))),
   compile_timeout: limit,
   run_timeout: limit,
   compile_cpu_time: limit,
@@ -52,8 +56,45 @@ export function pistonLimitName(field: string): string | undefined {
   return Object.entries(LIMIT_NAMES).find(([, [s, f]]) => s === stage && f === name)?.[0];
 }
 
-/** Piston's request in polyrun's v1 shape. Throws BAD_REQUEST for values Piston itself refuses. */
-export function fromPistonRequest(body: PistonExecuteBody): ExecuteBody {
+/**
+ * Piston's version selection: the newest runtime of the language (by name or alias) whose version
+ * satisfies the semver range ("*", "x", "3.x", "^3.9", "~3.11", ">=3", "3.11.2 || 2"). Versions that are
+ * not strict semver ("1.21") are compared as their coerced form. Undefined when none matches.
+ */
+export function selectPistonVersion(runtimes: readonly RuntimeInfo[], language: string, range: string): string | undefined {
+  const wanted = language.toLowerCase();
+  const candidates = runtimes.filter((r) => r.name === wanted || r.aliases.includes(wanted));
+  const matching = candidates.filter((r) => {
+    const v = semver.valid(r.version) ?? semver.coerce(r.version)?.version;
+    return v !== undefined && semver.satisfies(v, range, { loose: true });
+  });
+  const newest = (r: RuntimeInfo) => semver.valid(r.version) ?? semver.coerce(r.version)?.version ?? '0.0.0';
+  matching.sort((a, b) => semver.rcompare(newest(a), newest(b)));
+  return matching[0]?.version;
+}
+
+/**
+ * Piston's files in polyrun's order: the entry is the first UTF-8 file (Piston skips base64 and hex files
+ * when it picks the main file); unnamed files are file0.code, file1.code... by their position in the request,
+ * except an unnamed entry, which keeps the runtime's default name (polyrun's compilers need an extension
+ * Piston's build scripts add themselves).
+ */
+function pistonFiles(files: PistonExecuteBody['files']): ExecuteBody['files'] {
+  const named = files.map((f, i) => ({ ...f, name: f.name || `file${i}.code`, unnamed: !f.name }));
+  const entry = Math.max(0, named.findIndex((f) => (f.encoding ?? 'utf8') === 'utf8'));
+  const ordered = [named[entry]!, ...named.filter((_, i) => i !== entry)];
+  return ordered.map((f, i) => ({
+    ...(i === 0 && f.unnamed ? {} : { name: f.name }),
+    content: f.content,
+    encoding: f.encoding ?? 'utf8',
+  }));
+}
+
+/**
+ * Piston's request in polyrun's v1 shape. Throws BAD_REQUEST for values Piston itself refuses. With the
+ * runtimes the caller may use, a version range is resolved the way Piston does it (selectPistonVersion).
+ */
+export function fromPistonRequest(body: PistonExecuteBody, runtimes?: readonly RuntimeInfo[]): ExecuteBody {
   const limits: Partial<StageLimits> = {};
   const compileLimits: Partial<StageLimits> = {};
   for (const [name, [stage, field]] of Object.entries(LIMIT_NAMES) as [PistonLimitName, (typeof LIMIT_NAMES)[PistonLimitName]][]) {
@@ -65,17 +106,14 @@ export function fromPistonRequest(body: PistonExecuteBody): ExecuteBody {
     if (value === 0) continue; // 0 is Piston's "no lower than the server's limit"
     (stage === 'run' ? limits : compileLimits)[field] = value;
   }
+  // An unmatched range stays as given, so the answer is Piston's "<language>-<version> runtime is unknown".
+  const version = body.version && body.version !== '*' ? ((runtimes && selectPistonVersion(runtimes, body.language, body.version)) ?? body.version) : undefined;
   return {
     language: body.language,
-    ...(body.version && body.version !== '*' ? { version: body.version } : {}),
-    files: body.files.map((f, i) => ({
-      // Piston names unnamed files file0.code, file1.code...; the entry file keeps the runtime's default name.
-      ...(f.name ? { name: f.name } : i > 0 ? { name: `file${i}.code` } : {}),
-      content: f.content,
-      encoding: f.encoding ?? 'utf8',
-    })),
+    ...(version ? { version } : {}),
+    files: pistonFiles(body.files),
     stdin: body.stdin ?? '',
-    args: body.args ?? [],
+    args: (body.args ?? []).map(String),
     ...(Object.keys(limits).length ? { limits } : {}),
     ...(Object.keys(compileLimits).length ? { compileLimits } : {}),
   };
@@ -106,6 +144,8 @@ export const PistonStageSchema = Type.Object({
   cpu_time: Type.Number(),
   wall_time: Type.Number(),
   memory: Type.Number(),
+  /** polyrun's: a compile restored from the compile cache (its figures are the original compile's). */
+  cached: Type.Optional(Type.Boolean()),
 });
 export type PistonStage = Static<typeof PistonStageSchema>;
 
@@ -121,7 +161,12 @@ export const PistonRuntimeSchema = Type.Object({ language: Type.String(), versio
 /** Piston answers every error as `{"message": "..."}`. */
 export const PistonErrorSchema = Type.Object({ message: Type.String() });
 
-export function toPistonStage(s: StageResult): PistonStage {
+function signalNumber(name: string): number | string {
+  return (osConstants.signals as Record<string, number>)[name] ?? name;
+}
+
+/** One stage in Piston's shape; `cpuLimitMs` (the stage's CPU limit) tells a CPU timeout from a wall one. */
+export function toPistonStage(s: StageResult, cpuLimitMs?: number): PistonStage {
   let status: PistonStage['status'] = null;
   let message: string | null = null;
   let signal = s.signal;
@@ -130,16 +175,18 @@ export function toPistonStage(s: StageResult): PistonStage {
       break;
     case 'runtime_error':
       status = s.signal ? 'SG' : 'RE';
-      message = s.signal ? `Killed by signal ${s.signal}` : `Exited with code ${s.exitCode}`;
+      message = s.signal ? `Caught fatal signal ${signalNumber(s.signal)}` : `Exited with error status ${s.exitCode}`;
       break;
     case 'time_limit':
       status = 'TO';
-      message = 'Time limit exceeded';
+      // Piston (isolate) says which clock ran out; the CPU one when the stage reached its CPU limit.
+      // Without the limit at hand, a stage that spent most of its wall time on the CPU ran out of CPU time.
+      message = (cpuLimitMs !== undefined ? s.cpuTimeMs >= cpuLimitMs : s.cpuTimeMs * 2 >= s.wallTimeMs) || s.signal === 'SIGXCPU' ? 'Time limit exceeded' : 'Time limit exceeded (wall clock)';
       signal = 'SIGKILL';
       break;
     case 'memory_limit':
       status = 'SG';
-      message = 'Memory limit exceeded';
+      message = 'Caught fatal signal 9';
       signal = 'SIGKILL';
       break;
     case 'output_limit':
@@ -163,15 +210,29 @@ export function toPistonStage(s: StageResult): PistonStage {
     cpu_time: s.cpuTimeMs,
     wall_time: s.wallTimeMs,
     memory: s.memoryBytes,
+    ...(s.cached ? { cached: true } : {}),
   };
 }
 
-export function toPistonResult(r: ExecutionResult): Static<typeof PistonResultSchema> {
-  // Like Piston: no run stage after a failed compile, no compile stage for interpreted languages.
+export function toPistonResult(r: ExecutionResult, cpuLimits?: { compile: number; run: number }): Static<typeof PistonResultSchema> {
+  // Like Piston: no compile stage for interpreted languages; after a failed compile `run` is the compile
+  // stage (Piston's CLI and clients read `run` unconditionally).
+  const compile = r.compile ? toPistonStage(r.compile, cpuLimits?.compile) : undefined;
+  const run = r.run ? toPistonStage(r.run, cpuLimits?.run) : compile;
   return {
     language: r.language,
     version: r.version,
-    ...(r.compile ? { compile: toPistonStage(r.compile) } : {}),
-    ...(r.run ? { run: toPistonStage(r.run) } : {}),
+    ...(compile ? { compile } : {}),
+    ...(run ? { run } : {}),
   };
 }
+
+/** Piston's validation messages for a body its schema refused (Piston checks these itself, in this order). */
+export const PISTON_FIELD_TYPES: Record<string, string> = {
+  language: 'a string',
+  version: 'a string',
+  files: 'an array',
+  content: 'a string',
+  stdin: 'a string',
+  args: 'an array',
+};

@@ -21,11 +21,20 @@ export interface CachedFile {
   content: Buffer;
 }
 
+/** What the compile that made an entry cost: a hit reports it, and is only used within the request's limits. */
+export interface CompileFigures {
+  cpuTimeMs: number;
+  wallTimeMs: number;
+  memoryBytes: number;
+}
+
 export interface CacheEntry {
   files: CachedFile[];
   /** The compile stage's output at the time it ran (warnings), replayed on a hit. */
   stdout: string;
   stderr: string;
+  /** Absent in entries written before figures were kept. */
+  figures?: CompileFigures;
 }
 
 interface IndexFile {
@@ -33,6 +42,7 @@ interface IndexFile {
   files: { name: string; mode: number; size: number; sha256: string }[];
   stdout: string;
   stderr: string;
+  figures?: CompileFigures;
 }
 
 export interface CompileKeyInput {
@@ -142,7 +152,7 @@ export class CompileCache {
       const now = new Date();
       await utimes(join(entryDir, 'index.json'), now, now).catch(() => undefined);
       this.stats.hits++;
-      return { files, stdout: index.stdout, stderr: index.stderr };
+      return { files, stdout: index.stdout, stderr: index.stderr, ...(index.figures ? { figures: index.figures } : {}) };
     } catch {
       this.stats.corrupt++;
       this.stats.misses++;
@@ -166,6 +176,7 @@ export class CompileCache {
         files: entry.files.map((f) => ({ name: f.name, mode: f.mode, size: f.content.length, sha256: sha256(f.content) })),
         stdout: entry.stdout,
         stderr: entry.stderr,
+        ...(entry.figures ? { figures: entry.figures } : {}),
       };
       // index.json last: an entry without it is incomplete and is removed at the next open.
       await writeFile(join(tmp, 'index.json'), JSON.stringify(index), { mode: 0o600 });

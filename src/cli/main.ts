@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `polyrun` command line: `run`, `runtimes`, `doctor`, `serve`, `keys`, `mcp`.
+ * The `polyrun` command line: `run`, `judge`, `runtimes`, `doctor`, `serve`, `keys`, `mcp`.
  * Exit status: 0 when polyrun did its job (whatever the program did), 1 for polyrun's own errors, 2 for
  * bad usage. Errors are one clear line on stderr.
  */
@@ -17,6 +17,11 @@ commands:
                       run a program in a sandbox (language inferred from the first file's extension);
                       an argument that starts with "-" is given as --arg=-x; --interactive connects
                       the terminal (input as typed, output as it comes, Ctrl-C sends SIGINT)
+  judge SOLUTION... --tests DIR [--language L] [--checker C] [--tolerance X] [--stop-on-failure]
+              [--time-limit MS] [--wall-limit MS] [--memory-limit MB] [--total-time MS] [--json]
+                      judge a solution against DIR's test cases (NAME.in / NAME.out): a verdict per
+                      case as decided, then the verdict and score; checkers: exact, trailing_whitespace
+                      (default), tokens, float (--tolerance, default 1e-6), case_insensitive
   runtimes [--json]   list the runtimes that passed their self-test on this host
   doctor              check this host (namespaces, seccomp, cgroups, OCI runtime) and say what to fix
   serve [options]     start the HTTP service (see docs/configuration.md)
@@ -32,6 +37,10 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(rest);
     case 'runtimes':
       return runtimesCommand(rest);
+    case 'judge': {
+      const { judgeCommand } = await import('./judge.js');
+      return judgeCommand(rest);
+    }
     case 'doctor':
       return doctorCommand(rest);
     case 'serve': {

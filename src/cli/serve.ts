@@ -5,6 +5,7 @@
 import { pino } from 'pino';
 import { buildApp, keysFilePath } from '../api/app.js';
 import { SETTINGS, loadConfig } from '../config/load.js';
+import { isLoopbackHost } from '../config/policy.js';
 import type { PolyrunConfig } from '../config/schema.js';
 import { createExecutor } from '../executor/executor.js';
 import { KeyStore } from '../store/keys.js';
@@ -46,6 +47,9 @@ export async function serveCommand(argv: string[]): Promise<void> {
   ensurePrivateDir(config.dataDir);
   ensureFirstKey(config, (line) => process.stdout.write(line));
   if (!config.auth) logger.warn('authentication is off (--no-auth): anyone who can reach the port can run code');
+  if (!config.auth && !isLoopbackHost(config.host)) {
+    logger.warn({ host: config.host }, 'authentication is off on a non-loopback address: every client IP is rate-limited (anonymousPolicy.rate)');
+  }
 
   const executor = await createExecutor({
     config,

@@ -86,3 +86,16 @@ export function languageAllowed(policy: TenantPolicy, runtime: { name: string; a
   const allowed = new Set(policy.languages.map((l) => l.toLowerCase()));
   return [runtime.name, ...runtime.aliases].some((n) => allowed.has(n.toLowerCase()));
 }
+
+/** Whether an address to listen on is loopback only ("127.0.0.1", "::1", "localhost"). */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * Auth off on a loopback address, with no anonymousPolicy.rate of the operator's: one local user, no rate
+ * limit (as Piston has none). Auth off on any other address keeps the per-IP limit.
+ */
+export function anonymousUnlimited(config: Pick<PolyrunConfig, 'auth' | 'host' | 'anonymousPolicy'>): boolean {
+  return !config.auth && isLoopbackHost(config.host) && config.anonymousPolicy.rate === undefined;
+}

@@ -107,6 +107,25 @@ export const ConfigSchema = Type.Object(
     defaultPolicy: PolicyOverrideSchema,
     anonymousPolicy: PolicyOverrideSchema,
     tenants: Type.Record(Type.String({ minLength: 1 }), PolicyOverrideSchema),
+    judge0: Type.Object(
+      {
+        adminTenants: Type.Array(Type.String({ minLength: 1 }), {
+          description:
+            'tenants whose API keys, sent as X-Auth-User, authorize the Judge0 calls that need it (GET /submissions, DELETE); empty: those calls are always 403, as in Judge0',
+        }),
+        callbacks: Type.Object(
+          {
+            enabled: Type.Boolean({ description: 'accept callback_url (false: 422 "setting callback is not allowed", as Judge0)' }),
+            allowedHosts: Type.Array(Type.String({ minLength: 1 }), { description: 'host names a callback may go to; empty: any host' }),
+            allowPrivate: Type.Boolean({ description: 'let callbacks reach loopback, private and link-local addresses (never by default)' }),
+            timeoutMs: PositiveInt('time one delivery attempt may take'),
+            maxTries: PositiveInt('attempts per callback (only network errors are retried)'),
+          },
+          { additionalProperties: false },
+        ),
+      },
+      { additionalProperties: false },
+    ),
   },
   { additionalProperties: false },
 );
@@ -141,5 +160,6 @@ export function defaultConfig(cpuCount: number): PolyrunConfig {
     defaultPolicy: {},
     anonymousPolicy: {},
     tenants: {},
+    judge0: { adminTenants: [], callbacks: { enabled: true, allowedHosts: [], allowPrivate: false, timeoutMs: 5_000, maxTries: 3 } },
   };
 }

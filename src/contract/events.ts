@@ -7,6 +7,7 @@
  * and `exit` but no output chunks.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import type { CaseResult } from '../judge/schema.js';
 import type { ExecutionResult, StageResult } from './result.js';
 
 export type StageName = 'compile' | 'run';
@@ -16,7 +17,9 @@ export type ExecutionEvent =
   | { type: 'stdout'; stage: StageName; data: string }
   | { type: 'stderr'; stage: StageName; data: string }
   | { type: 'exit'; stage: StageName; result: StageResult }
-  | { type: 'result'; result: ExecutionResult };
+  | { type: 'result'; result: ExecutionResult }
+  /** A judge's case, as soon as its verdict is decided (judge jobs only; between the compile's `exit` and `result`). */
+  | { type: 'case'; case: CaseResult };
 
 export type ExecutionEventType = ExecutionEvent['type'];
 

@@ -4,6 +4,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { LimitTableSchema } from '../limits/limits.js';
+import { JudgeSpecSchema } from '../judge/schema.js';
 import { SandboxProfileSchema } from './profile.js';
 
 export const ExecutionJobSchema = Type.Object(
@@ -23,6 +24,8 @@ export const ExecutionJobSchema = Type.Object(
     /** Compile cache scope: "tenant:<id>" or "global". */
     cacheScope: Type.String(),
     profile: SandboxProfileSchema,
+    /** A judge job: the run stage once per case, each judged (src/judge). */
+    judge: Type.Optional(JudgeSpecSchema),
   },
   { additionalProperties: false },
 );

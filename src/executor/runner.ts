@@ -22,6 +22,9 @@ import { executionStatus } from '../limits/status.js';
 import type { JobContext } from '../queue/types.js';
 import type { RuntimeCatalogue } from '../runtimes/catalogue.js';
 import type { RuntimeManifest } from '../runtimes/manifest.js';
+import { compileErrorReport } from '../judge/verdict.js';
+import { runJudge } from '../judge/run.js';
+import type { JudgeReport } from '../judge/schema.js';
 import { matchOutputs, planExecution, type ExecutionPlan } from '../runtimes/plan.js';
 import type { SandboxHost } from '../sandbox/host.js';
 import type { SandboxPool } from '../sandbox/pool.js';
@@ -46,7 +49,8 @@ export interface RunnerDeps {
   onSandboxFailure?: () => void;
 }
 
-type StageOutcomes = Pick<ExecutionResult, 'status' | 'compile' | 'run'>;
+/** A judge job's result also carries the judge's report (src/judge; the API's JudgeResult). */
+type StageOutcomes = Pick<ExecutionResult, 'status' | 'compile' | 'run'> & { judge?: JudgeReport };
 
 /** Reports a sandbox failure's detail (logs it) and returns the notice the tenant gets instead. */
 type FailureReporter = (error: string, stage?: StageName) => string;
@@ -120,7 +124,18 @@ export class ExecutionRunner {
     let compile: StageResult | null = null;
     if (plan.compile) {
       compile = await this.compileStage(sandbox, plan, job, context, controls, fail);
-      if (compile.status !== 'ok') return { status: executionStatus(compile, null), compile, run: null };
+      if (compile.status !== 'ok') {
+        return { status: executionStatus(compile, null), compile, run: null, ...(job.judge ? { judge: compileErrorReport(job.judge.cases) } : {}) };
+      }
+    }
+    if (job.judge) {
+      // Compiled once; every case runs in this sandbox (src/judge/run.ts).
+      const { host, catalogue, bounds, track } = this.deps;
+      const { report, run } = await runJudge(
+        { host, catalogue, bounds, track },
+        { sandbox, plan, spec: job.judge, signal: context.signal, emit: (e) => context.emit(e), fail },
+      );
+      return { status: run.status === 'internal_error' ? 'internal_error' : 'ok', compile, run, judge: report };
     }
     const stdin = Buffer.from(job.stdin, 'base64');
     const command = { ...plan.run, limits: job.limits.run, stdin, interactive: job.interactive };
@@ -142,11 +157,19 @@ export class ExecutionRunner {
     const key = cache
       ? compileKey({ scope: job.cacheScope, runtime: job.runtime.name, version: job.runtime.version, argv: compilePlan.argv, files: plan.files })
       : undefined;
-    const hit = key ? await cache!.get(key) : undefined;
+    const found = key ? await cache!.get(key) : undefined;
+    // A hit must not bypass the compile limits of this request: an entry whose compile cost more than they
+    // allow is not used (the compile runs, and meets its limit).
+    const limits = job.limits.compile;
+    const hit =
+      found?.figures &&
+      (found.figures.cpuTimeMs > limits.cpuTimeMs || found.figures.wallTimeMs > limits.wallTimeMs || found.figures.memoryBytes > limits.memoryBytes)
+        ? undefined
+        : found;
     if (hit) {
       const sources = new Set(plan.files.map((f) => f.name));
       await sandbox.putFiles(hit.files.filter((f) => !sources.has(f.name)));
-      const cached = cachedStage(hit.stdout, hit.stderr);
+      const cached = cachedStage(hit.stdout, hit.stderr, hit.figures);
       context.emit({ type: 'stage', stage: 'compile' });
       context.emit({ type: 'exit', stage: 'compile', result: withoutOutput(cached) });
       return cached;
@@ -172,7 +195,8 @@ export class ExecutionRunner {
         if (!file) return; // vanished or not a regular file: cache nothing rather than something partial
         files.push({ name, ...file });
       }
-      await this.deps.compileCache!.put(key, { files, stdout: compile.stdout, stderr: compile.stderr });
+      const { cpuTimeMs, wallTimeMs, memoryBytes } = compile;
+      await this.deps.compileCache!.put(key, { files, stdout: compile.stdout, stderr: compile.stderr, figures: { cpuTimeMs, wallTimeMs, memoryBytes } });
     } catch (err) {
       this.deps.log('warn', 'compile cache store failed', { error: (err as Error).message });
     }

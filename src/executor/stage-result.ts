@@ -39,8 +39,9 @@ const EMPTY_STAGE: StageResult = {
   memoryBytes: 0,
 };
 
-export function cachedStage(stdout: string, stderr: string): StageResult {
-  return { ...EMPTY_STAGE, stdout, stderr, cached: true };
+/** A compile restored from the cache: its output and, when the entry kept them, the original compile's figures. */
+export function cachedStage(stdout: string, stderr: string, figures?: { cpuTimeMs: number; wallTimeMs: number; memoryBytes: number }): StageResult {
+  return { ...EMPTY_STAGE, stdout, stderr, ...(figures ?? {}), cached: true };
 }
 
 /** What a tenant reads about a sandbox failure: no detail, a reference to quote (the execution's id). */

@@ -1,6 +1,6 @@
 /**
- * Pipeline stage 1, authentication: turn the API key of a request (`Authorization: Bearer KEY` or
- * `X-API-Key: KEY`) into a tenant and its policy. With auth off every caller is the anonymous tenant.
+ * Pipeline stage 1, authentication: turn the API key of a request (`Authorization: Bearer KEY`,
+ * `X-API-Key: KEY`, or Judge0's `X-Auth-Token: KEY`) into a tenant and its policy. With auth off every caller is the anonymous tenant.
  * A request without a valid key gets no tenant and is refused with 401 once it has passed the rate limiter.
  */
 import fp from 'fastify-plugin';
@@ -27,7 +27,7 @@ export function presentedKey(headers: FastifyRequest['headers']): string | undef
     const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
     if (m) return m[1];
   }
-  const apiKey = headers['x-api-key'];
+  const apiKey = headers['x-api-key'] ?? headers['x-auth-token']; // X-Auth-Token: Judge0's header (src/compat/judge0)
   return typeof apiKey === 'string' && apiKey.length > 0 ? apiKey.trim() : undefined;
 }
 

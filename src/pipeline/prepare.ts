@@ -20,6 +20,7 @@ import {
   type RequestBounds,
   type StageLimits,
 } from '../limits/limits.js';
+import type { JudgeSpec } from '../judge/schema.js';
 import type { RuntimeInfo, RuntimeLookup } from '../runtimes/catalogue.js';
 import { validateRequestShape } from './request-shape.js';
 
@@ -31,6 +32,8 @@ export interface PreparedExecution {
   /** Resolved: defaults < runtime overrides < request, each within the tenant's ceiling. */
   limits: LimitTable;
   profile: SandboxProfile;
+  /** A judge request's cases and checker (src/judge/prepare.ts). */
+  judge?: JudgeSpec;
 }
 
 export interface PrepareContext {
@@ -130,5 +133,6 @@ export function toJob(prepared: PreparedExecution, identity: JobIdentity): Execu
     limits: prepared.limits,
     cacheScope: identity.cacheScope,
     profile: prepared.profile,
+    ...(prepared.judge ? { judge: prepared.judge } : {}),
   };
 }

@@ -15,12 +15,17 @@ import './context.js';
 export interface RateLimitOptions {
   /** The rate of callers without a valid key (per client IP). */
   unauthenticatedRate: TenantPolicy['rate'];
+  /**
+   * No limit for the anonymous tenant (auth off, listening on loopback only, no anonymousPolicy.rate set):
+   * the single user of a local service, as with Piston, which has no rate limit.
+   */
+  unlimitedAnonymous?: boolean;
   metrics: Metrics;
   now?: () => number;
 }
 
 export const rateLimiting = fp<RateLimitOptions>(
-  async (app, { metrics, now, unauthenticatedRate }) => {
+  async (app, { metrics, now, unauthenticatedRate, unlimitedAnonymous }) => {
     // Authentication has run: a tenant, or none when the key was missing or wrong.
     const rateOf = (request: FastifyRequest) => request.tenant?.policy.rate ?? unauthenticatedRate;
     await app.register(rateLimit, {
@@ -28,7 +33,7 @@ export const rateLimiting = fp<RateLimitOptions>(
       hook: 'onRequest',
       enableDraftSpec: true, // RateLimit-* headers instead of X-RateLimit-*
       store: tokenBucketStore(now),
-      allowList: (request) => request.routeOptions.config?.public === true,
+      allowList: (request) => request.routeOptions.config?.public === true || (unlimitedAnonymous === true && request.tenant?.anonymous === true),
       keyGenerator: (request) =>
         request.tenant && !request.tenant.anonymous ? `tenant:${request.tenant.id}` : `ip:${request.ip}`,
       max: (request) => rateOf(request).burst,

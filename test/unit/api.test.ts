@@ -344,7 +344,7 @@ describe('Piston-compatible errors', () => {
     expect(unknown.json()).toEqual({ message: 'cobol-1.0 runtime is unknown' });
     const noLang = await post(t, '/api/v2/execute', { version: '*', files: [{ content: 'x' }] });
     expect(noLang.statusCode).toBe(400);
-    expect(noLang.json().message).toBe('language is required');
+    expect(noLang.json().message).toBe('language is required as a string');
     const notString = await post(t, '/api/v2/execute', { language: 5, version: '*', files: [{ content: 'x' }] });
     expect(notString.json().message).toBe('language is required as a string');
     const tooLong = await post(t, '/api/v2/execute', { language: 'py', version: '*', files: [{ content: 'x' }], run_timeout: 10 ** 7 });

@@ -342,6 +342,7 @@ export const pistonProtocol: ConnectProtocol = {
         return { type: 'exit', stage: event.stage, code, signal };
       }
       case 'result':
+      case 'case': // judge jobs only; never on this route
         return null;
     }
   },
