@@ -294,6 +294,8 @@ export interface paths {
                                 /** @description stdout and stderr interleaved in arrival order (HTTP API only) */
                                 output?: string;
                             } | (never | null);
+                            /** @description present when the job ran more than once: its worker died mid-run and another ran it again (runs are at-least-once) */
+                            attempts?: number;
                         };
                         "text/event-stream": string;
                     };
@@ -549,6 +551,8 @@ export interface paths {
                                 /** @description stdout and stderr interleaved in arrival order (HTTP API only) */
                                 output?: string;
                             } | (never | null);
+                            /** @description present when the job ran more than once: its worker died mid-run and another ran it again (runs are at-least-once) */
+                            attempts?: number;
                         } | {
                             id: string;
                             /** @enum {string} */
@@ -1392,6 +1396,8 @@ export interface paths {
                                 /** @description stdout and stderr interleaved in arrival order (HTTP API only) */
                                 output?: string;
                             } | (never | null);
+                            /** @description present when the job ran more than once: its worker died mid-run and another ran it again (runs are at-least-once) */
+                            attempts?: number;
                         };
                         "text/event-stream": string;
                     };
