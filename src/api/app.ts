@@ -44,6 +44,8 @@ import { sessionRoutes } from './routes/sessions.js';
 import { SessionManager, sessionBackend } from '../sessions/manager.js';
 import type { AppServices } from './services.js';
 import { mcpRoutes } from '../mcp/http.js';
+import { countingWorker } from '../cluster/local-worker.js';
+import { workersRoute, type WorkerRecord } from '../cluster/workers-route.js';
 
 export interface BuildAppOptions {
   config: PolyrunConfig;
@@ -58,6 +60,10 @@ export interface BuildAppOptions {
   closeExecutor?: boolean;
   /** Node process metrics on /metrics (default false; serve turns them on). */
   processMetrics?: boolean;
+  /** Start a queue worker in this process (default true; false for an API-only node of a cluster). */
+  runWorker?: boolean;
+  /** The workers for GET /v1/workers (default: this process's own worker); a cluster reads its registry. */
+  workers?: () => Promise<WorkerRecord[]>;
 }
 
 export interface PolyrunHandle {
@@ -103,7 +109,17 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.removeContentTypeParser('text/plain');
 
   const queue = options.queue ?? new MemoryQueue({ maxQueued: config.queue.maxQueued, waitTimeoutMs: config.queue.waitTimeoutMs });
-  const worker = queue.work((job, context) => executor.run(job, context), { concurrency: config.slots });
+  const runtimeNames = () => executor.runtimes().map((r) => r.name);
+  const local = countingWorker((job, context) => executor.run(job, context), {
+    slots: config.slots,
+    runtimes: runtimeNames,
+    ...(config.nodeName ? { host: config.nodeName } : {}),
+  });
+  // A queue shared by processes gives this worker only jobs of the runtimes it has (and publishes them).
+  const worker =
+    (options.runWorker ?? true)
+      ? queue.work(local.processor, { concurrency: config.slots, runtimes: runtimeNames(), catalogue: executor.runtimes() })
+      : null;
   const metrics = createMetrics({ processMetrics: options.processMetrics ?? false, queueStats: () => queue.stats() });
   // A failed store write (full disk) is counted and logged where it happens; the store reports degraded.
   const onStoreFailure = (store: string, err: Error) => {
@@ -179,6 +195,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     await api.register(v1ConnectRoutes, { prefix: '/v1', services });
     await api.register(pistonConnectRoutes, { prefix: '/api/v2', services });
     await api.register(mcpRoutes, { services });
+    await api.register(workersRoute, { prefix: '/v1', list: options.workers ?? local.list });
   });
 
   const shutdown = gracefulShutdown(app as unknown as FastifyInstance, executions, config.shutdownGraceMs);
@@ -191,7 +208,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     executions.abortAll();
     await executions.waitIdle(10_000);
     await sessions.closeAll();
-    await worker.close();
+    await worker?.close();
     if (options.closeExecutor ?? true) await executor.close();
     usage.close();
     results.close();

@@ -198,12 +198,13 @@ export class BullQueue implements JobQueue {
     };
   }
 
-  work(processor: JobProcessor, options: WorkerOptions & { runtimes?: readonly string[] }): QueueWorker {
+  work(processor: JobProcessor, options: WorkerOptions): QueueWorker {
     const worker = new BullWorker(processor, {
       url: this.options.url,
       prefix: this.prefix,
       concurrency: options.concurrency,
       ...(options.runtimes ? { runtimes: options.runtimes } : {}),
+      ...(options.catalogue ? { catalogue: options.catalogue } : {}),
       ...this.options.worker,
     });
     this.workers.add(worker);
@@ -243,6 +244,12 @@ export class BullQueue implements JobQueue {
       .map((json) => JSON.parse(json) as WorkerInfo)
       .filter((w) => now - w.lastSeen <= heartbeatMs * HEARTBEAT_LIVES)
       .sort((a, b) => a.startedAt - b.startedAt || a.id.localeCompare(b.id));
+  }
+
+  /** What the live workers offer (their `catalogue`s), one list per worker. */
+  async catalogues(now = Date.now()): Promise<unknown[][]> {
+    const [live, raw] = await Promise.all([this.workerList(now), this.client.hgetall(this.keys.catalogues)]);
+    return live.flatMap((w) => (raw[w.id] ? [JSON.parse(raw[w.id]!) as unknown[]] : []));
   }
 
   /**

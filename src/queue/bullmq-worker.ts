@@ -42,6 +42,8 @@ export interface BullWorkerOptions {
   pollMs?: number;
   /** The name this worker reports (default: the host name). */
   host?: string;
+  /** What this worker offers, published for API nodes (RuntimeInfo[]; opaque to the queue). */
+  catalogue?: readonly unknown[];
 }
 
 const MAX_BUFFERED_CONTROLS = 1_000;
@@ -112,7 +114,12 @@ export class BullWorker implements QueueWorker {
       clearInterval(this.heartbeat);
       this.wake?.();
       // Out of the registry first: its slots stop counting at once.
-      await this.client.hdel(this.keys.workers, this.id).catch(() => undefined);
+      await this.client
+        .multi()
+        .hdel(this.keys.workers, this.id)
+        .hdel(this.keys.catalogues, this.id)
+        .exec()
+        .catch(() => undefined);
     }
     await this.loopDone;
     if (this.running.size > 0) await new Promise<void>((resolve) => (this.idle = resolve));
@@ -125,7 +132,9 @@ export class BullWorker implements QueueWorker {
     if (this.closing) return Promise.resolve();
     this.info.lastSeen = Date.now();
     this.info.busy = this.running.size;
-    return this.client.hset(this.keys.workers, this.id, JSON.stringify(this.info)).then(
+    const writes = this.client.multi().hset(this.keys.workers, this.id, JSON.stringify(this.info));
+    if (this.o.catalogue) writes.hset(this.keys.catalogues, this.id, JSON.stringify(this.o.catalogue));
+    return writes.exec().then(
       () => undefined,
       () => undefined,
     );

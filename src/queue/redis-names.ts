@@ -25,6 +25,8 @@ export function names(prefix: string) {
   return {
     runtimes: `${prefix}:pr:runtimes`,
     workers: `${prefix}:pr:workers`,
+    /** worker id -> the runtimes it offers, as RuntimeInfo JSON (API nodes validate requests against it). */
+    catalogues: `${prefix}:pr:catalogues`,
     wake: `${prefix}:pr:wake`,
     events: (jobId: string) => `${prefix}:pr:ev:${jobId}`,
     control: (jobId: string) => `${prefix}:pr:ctl:${jobId}`,
