@@ -47,7 +47,8 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const { config, source } = loadConfig(argv);
   const logger = pino({ level: config.logLevel, base: { service: 'polyrun' } });
   ensurePrivateDir(config.dataDir);
-  ensureFirstKey(config, (line) => process.stdout.write(line));
+  // A worker takes no HTTP requests: it needs no key.
+  if (config.role !== 'worker') ensureFirstKey(config, (line) => process.stdout.write(line));
   if (!config.auth) logger.warn('authentication is off (--no-auth): anyone who can reach the port can run code');
 
   // With redis.url this node is part of a cluster (src/cluster/node.ts): the queue lives in Redis.

@@ -240,8 +240,11 @@ export class BullQueue implements JobQueue {
   async workerList(now = Date.now()): Promise<WorkerInfo[]> {
     const raw = await this.client.hgetall(this.keys.workers);
     const heartbeatMs = this.options.worker?.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
-    return Object.values(raw)
-      .map((json) => JSON.parse(json) as WorkerInfo)
+    const all = Object.values(raw).map((json) => JSON.parse(json) as WorkerInfo);
+    // Long dead (SIGKILLed, never deregistered): dropped from the registry, by whichever node looks first.
+    const buried = all.filter((w) => now - w.lastSeen > heartbeatMs * HEARTBEAT_LIVES * 20).map((w) => w.id);
+    if (buried.length > 0) await this.client.hdel(this.keys.workers, ...buried).then(() => this.client.hdel(this.keys.catalogues, ...buried));
+    return all
       .filter((w) => now - w.lastSeen <= heartbeatMs * HEARTBEAT_LIVES)
       .sort((a, b) => a.startedAt - b.startedAt || a.id.localeCompare(b.id));
   }
@@ -409,7 +412,9 @@ export class BullQueue implements JobQueue {
   private async reconcile(entry: Pending): Promise<void> {
     try {
       const job = await Job.fromId<QueuedJobData, ExecutionResult>(entry.queue, entry.id);
-      if (!job || entry.state === 'done') return;
+      if (entry.state === 'done') return;
+      // Gone: Redis lost its data (restarted without persistence) or the outcome expired meanwhile.
+      if (!job) return this.settleError(entry, errors.queueUnavailable());
       const state = await job.getState();
       if (state === 'completed') this.deliver(entry, { t: 'result', r: job.returnvalue });
       else if (state === 'failed') this.deliver(entry, { t: 'error', e: wire(parseFailure(job.failedReason)) });

@@ -245,7 +245,7 @@ export class BullWorker implements QueueWorker {
     const id = job.id!;
     const state: Running = { abort: new AbortController(), listeners: [], buffered: [] };
     this.running.set(id, state);
-    this.info.busy = this.running.size;
+    void this.register(); // busy, for GET /v1/workers
     const publish = (message: WorkerMessage) => this.client.publish(this.keys.events(id), JSON.stringify(message)).catch(() => 0);
     const lock = setInterval(() => void job.extendLock(token, this.lockDurationMs).catch(() => undefined), this.lockDurationMs / 2);
     const attempt = Math.max(1, job.attemptsStarted);

@@ -24,10 +24,13 @@ let prefixSeq = 0;
 export const uniquePrefix = (name = 'test') => `t-${name}-${process.pid}-${Date.now().toString(36)}-${++prefixSeq}`;
 
 /** Resolves once the server answers PING. Waits on the server's own "ready" line, not on a timer. */
-function launch(dir: string, socket: string): Promise<ChildProcess> {
+function launch(dir: string, socket: string, persist: boolean): Promise<ChildProcess> {
+  // persist: an append-only file synced on every write, so that a restart keeps the queue (as a production
+  // Redis for polyrun should be configured: docs/deploy.md).
+  const durability = persist ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
   const child = spawn(
     'redis-server',
-    ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning'],
+    ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--save', '', ...durability, '--dir', dir, '--loglevel', 'warning'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   return new Promise((resolve, reject) => {
@@ -47,10 +50,11 @@ function launch(dir: string, socket: string): Promise<ChildProcess> {
   });
 }
 
-export async function startRedis(): Promise<TestRedis> {
+export async function startRedis(o: { persist?: boolean } = {}): Promise<TestRedis> {
+  const persist = o.persist ?? false;
   const dir = mkdtempSync(join(tmpdir(), 'polyrun-redis-'));
   const socket = join(dir, 'redis.sock');
-  let child: ChildProcess | undefined = await launch(dir, socket);
+  let child: ChildProcess | undefined = await launch(dir, socket, persist);
   const stopChild = async () => {
     const c = child;
     child = undefined;
@@ -67,7 +71,7 @@ export async function startRedis(): Promise<TestRedis> {
     },
     async restart() {
       await stopChild();
-      child = await launch(dir, socket);
+      child = await launch(dir, socket, persist);
     },
   };
 }
