@@ -25,7 +25,9 @@ import type { PolyrunConfig } from '../config/schema.js';
 import type { Executor } from '../executor/types.js';
 import { authentication } from '../pipeline/auth.js';
 import { ExecutionService } from '../pipeline/execution.js';
-import { QuotaGuard, quotaCheck } from '../pipeline/quota.js';
+import { QuotaGuard, quotaCheck, type Quota } from '../pipeline/quota.js';
+import { SharedQuota } from '../cluster/shared-quota.js';
+import type { Redis } from 'ioredis';
 import { rateLimiting } from '../pipeline/rate-limit.js';
 import { MemoryQueue } from '../queue/memory-queue.js';
 import type { JobQueue } from '../queue/types.js';
@@ -64,6 +66,8 @@ export interface BuildAppOptions {
   runWorker?: boolean;
   /** The workers for GET /v1/workers (default: this process's own worker); a cluster reads its registry. */
   workers?: () => Promise<WorkerRecord[]>;
+  /** A cluster's Redis: rate limits and quotas are shared by all API nodes through it (src/cluster). */
+  shared?: { redis: Redis; prefix: string };
 }
 
 export interface PolyrunHandle {
@@ -129,7 +133,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const usage = new UsageStore(join(config.dataDir, 'usage.sqlite'), onStoreFailure);
   const keys = config.auth ? new KeyStore(keysFilePath(config), now) : null;
   const results = new ResultStore({ ...config.results, now, path: join(config.dataDir, 'results.sqlite'), onWriteFailure: onStoreFailure });
-  const quota = new QuotaGuard(usage, metrics, now);
+  const quota: Quota = options.shared
+    ? new SharedQuota({ ...options.shared, metrics, now })
+    : new QuotaGuard(usage, metrics, now);
   const executions = new ExecutionService({
     queue,
     results,
@@ -187,7 +193,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       if (executions.draining && request.routeOptions.config?.execution) throw errors.shuttingDown();
     });
     await api.register(authentication, { config, keys, metrics });
-    await api.register(rateLimiting, { metrics, now, unauthenticatedRate: anonymousPolicy(config).rate });
+    await api.register(rateLimiting, {
+      metrics,
+      now,
+      unauthenticatedRate: anonymousPolicy(config).rate,
+      ...(options.shared ? { shared: options.shared } : {}),
+    });
     await api.register(quotaCheck, { guard: quota });
     await api.register(v1Routes, { prefix: '/v1', services });
     await api.register(sessionRoutes, { prefix: '/v1', services, sessions });

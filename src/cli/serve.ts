@@ -12,6 +12,7 @@ import { ensurePrivateDir } from '../store/sqlite.js';
 import { clusterQueue, nodeName, startWorkerNode } from '../cluster/node.js';
 import { RemoteExecutor, withQueueHealth } from '../cluster/remote-executor.js';
 import type { Executor } from '../executor/types.js';
+import { connect } from '../queue/redis-connection.js';
 
 /** With auth on and no key at all, make one for the "default" tenant so a fresh install is usable. */
 export function ensureFirstKey(config: PolyrunConfig, print: (line: string) => void): void {
@@ -65,15 +66,18 @@ export async function serveCommand(argv: string[]): Promise<void> {
 
   const executor: Executor =
     config.role === 'api' && queue ? await RemoteExecutor.create(queue) : queue ? withQueueHealth(await sandboxExecutor(), queue) : await sandboxExecutor();
+  // Rate limits and quotas shared by every API node: their own connection, failing fast while Redis is down.
+  const shared = queue && config.redis.url ? { redis: connect(config.redis.url, 'commands'), prefix: config.redis.prefix } : undefined;
   const app = await buildApp({
     config,
     executor,
     logger,
     processMetrics: true,
-    ...(queue ? { queue, runWorker: config.role === 'all', workers: () => queue.workerList() } : {}),
+    ...(queue ? { queue, runWorker: config.role === 'all', workers: () => queue.workerList(), shared } : {}),
   }).catch(async (err: unknown) => {
     await executor.close(); // e.g. a store that cannot be opened on a full disk: leave no sandbox behind
     await queue?.disconnect();
+    shared?.redis.disconnect();
     throw err;
   });
   if (queue) app.polyrun.services.metrics.registry.setDefaultLabels({ node: nodeName(config), role: config.role });
@@ -90,6 +94,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
       app.polyrun.shutdown(config.shutdownGraceMs).then(
         async () => {
           await queue?.disconnect();
+          shared?.redis.disconnect();
           logger.info('stopped');
           resolve();
         },

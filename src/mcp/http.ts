@@ -27,7 +27,7 @@ export function serviceBackend(services: AppServices, tenant: Tenant, log: Fasti
     runtimes: () => allowedRuntimes(services.executor, tenant.policy),
     run: async (body, signal) => {
       // Draining: launch refuses with SHUTTING_DOWN, and the lease is given back below.
-      const lease = services.quota.admit(tenant);
+      const lease = await services.quota.admit(tenant);
       let handedOver = false;
       try {
         const prepared = prepareForTenant(services, tenant, body);
