@@ -28,6 +28,8 @@ import { ExecutionService } from '../pipeline/execution.js';
 import { QuotaGuard, quotaCheck, type Quota } from '../pipeline/quota.js';
 import { SharedQuota } from '../cluster/shared-quota.js';
 import type { Redis } from 'ioredis';
+import { SharedResults } from '../cluster/shared-results.js';
+import type { ExecutionView } from '../store/results.js';
 import { rateLimiting } from '../pipeline/rate-limit.js';
 import { MemoryQueue } from '../queue/memory-queue.js';
 import type { JobQueue } from '../queue/types.js';
@@ -66,8 +68,11 @@ export interface BuildAppOptions {
   runWorker?: boolean;
   /** The workers for GET /v1/workers (default: this process's own worker); a cluster reads its registry. */
   workers?: () => Promise<WorkerRecord[]>;
-  /** A cluster's Redis: rate limits and quotas are shared by all API nodes through it (src/cluster). */
-  shared?: { redis: Redis; prefix: string };
+  /**
+   * A cluster's Redis: rate limits and quotas are shared by all API nodes through it, and async results
+   * this node does not know are looked up with `results` (src/cluster).
+   */
+  shared?: { redis: Redis; prefix: string; results?: (id: string, tenant: string) => Promise<ExecutionView | undefined> };
 }
 
 export interface PolyrunHandle {
@@ -132,7 +137,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   };
   const usage = new UsageStore(join(config.dataDir, 'usage.sqlite'), onStoreFailure);
   const keys = config.auth ? new KeyStore(keysFilePath(config), now) : null;
-  const results = new ResultStore({ ...config.results, now, path: join(config.dataDir, 'results.sqlite'), onWriteFailure: onStoreFailure });
+  const resultOptions = { ...config.results, now, path: join(config.dataDir, 'results.sqlite'), onWriteFailure: onStoreFailure };
+  const results = options.shared?.results ? new SharedResults(resultOptions, options.shared.results) : new ResultStore(resultOptions);
   const quota: Quota = options.shared
     ? new SharedQuota({ ...options.shared, metrics, now })
     : new QuotaGuard(usage, metrics, now);

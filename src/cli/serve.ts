@@ -11,6 +11,7 @@ import { KeyStore } from '../store/keys.js';
 import { ensurePrivateDir } from '../store/sqlite.js';
 import { clusterQueue, nodeName, startWorkerNode } from '../cluster/node.js';
 import { RemoteExecutor, withQueueHealth } from '../cluster/remote-executor.js';
+import { clusterView } from '../cluster/shared-results.js';
 import type { Executor } from '../executor/types.js';
 import { connect } from '../queue/redis-connection.js';
 
@@ -67,7 +68,14 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const executor: Executor =
     config.role === 'api' && queue ? await RemoteExecutor.create(queue) : queue ? withQueueHealth(await sandboxExecutor(), queue) : await sandboxExecutor();
   // Rate limits and quotas shared by every API node: their own connection, failing fast while Redis is down.
-  const shared = queue && config.redis.url ? { redis: connect(config.redis.url, 'commands'), prefix: config.redis.prefix } : undefined;
+  const shared =
+    queue && config.redis.url
+      ? {
+          redis: connect(config.redis.url, 'commands'),
+          prefix: config.redis.prefix,
+          results: (id: string, tenant: string) => clusterView(queue, id, tenant),
+        }
+      : undefined;
   const app = await buildApp({
     config,
     executor,

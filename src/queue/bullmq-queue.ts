@@ -171,7 +171,12 @@ export class BullQueue implements JobQueue {
       const waitMs = options.waitTimeoutMs ?? this.options.waitTimeoutMs;
       const data: QueuedJobData = { job: JSON.stringify(job), deadline: Date.now() + waitMs };
       const ttlSeconds = Math.ceil((this.options.resultTtlMs ?? 15 * 60_000) / 1000);
-      await this.client.sadd(this.keys.runtimes, queue.name);
+      await this.client
+        .multi()
+        .sadd(this.keys.runtimes, queue.name)
+        // Kept while its outcome is: a job of up to ~10 min of queue wait and run, then resultTtlMs.
+        .set(this.keys.job(id), JSON.stringify({ queue: queue.name, tenant: job.tenantId }), 'PX', waitMs + ttlSeconds * 1000 + 10 * 60_000)
+        .exec();
       await queue.add(job.runtime.name, data, {
         jobId: id,
         removeOnComplete: { age: ttlSeconds },
@@ -256,23 +261,28 @@ export class BullQueue implements JobQueue {
   }
 
   /**
-   * The outcome of a job by id, from any node, while Redis keeps it (resultTtlMs): what an API node that did
-   * not enqueue it (or restarted) can tell about it.
+   * A job by id, from any node, while Redis keeps it (resultTtlMs): what an API node that did not enqueue
+   * it (or that enqueued it and died) can tell about it. `state` is BullMQ's (waiting, active, completed...).
    */
-  async lookup(id: string, runtime: string): Promise<{ state: string; result?: ExecutionResult; error?: PolyrunError } | undefined> {
-    const job = await Job.fromId<QueuedJobData, ExecutionResult>(this.queueFor(runtime), id);
+  async lookup(id: string): Promise<{ tenant: string; state: string; result?: ExecutionResult; error?: PolyrunError } | undefined> {
+    const indexed = await this.client.get(this.keys.job(id));
+    if (!indexed) return undefined;
+    const { queue, tenant } = JSON.parse(indexed) as { queue: string; tenant: string };
+    const job = await Job.fromId<QueuedJobData, ExecutionResult>(this.queueFor(queue, true), id);
     if (!job) return undefined;
     const state = await job.getState();
-    if (state === 'completed') return { state, result: job.returnvalue };
-    if (state === 'failed') return { state, error: parseFailure(job.failedReason) };
-    return { state };
+    if (state === 'completed') return { tenant, state, result: job.returnvalue };
+    if (state === 'failed') return { tenant, state, error: parseFailure(job.failedReason) };
+    return { tenant, state };
   }
 
   /** Cancel a job by id from any node: a waiting one is removed, a running one is told to stop. */
-  async cancelById(id: string, runtime: string, reason: PolyrunError): Promise<void> {
+  async cancelById(id: string, reason: PolyrunError): Promise<void> {
     const local = this.pending.get(id);
     if (local) return this.cancel(local, reason);
-    const removed = await this.queueFor(runtime).remove(id);
+    const indexed = await this.client.get(this.keys.job(id));
+    if (!indexed) return;
+    const removed = await this.queueFor((JSON.parse(indexed) as { queue: string }).queue, true).remove(id);
     if (removed !== 1) await this.client.publish(this.keys.control(id), JSON.stringify({ t: 'cancel', reason: wire(reason) } satisfies ControlMessage));
   }
 

@@ -30,6 +30,8 @@ export function names(prefix: string) {
     wake: `${prefix}:pr:wake`,
     events: (jobId: string) => `${prefix}:pr:ev:${jobId}`,
     control: (jobId: string) => `${prefix}:pr:ctl:${jobId}`,
+    /** execution id -> {queue, tenant}: lets any node find a job (and check its owner) by id alone. */
+    job: (jobId: string) => `${prefix}:pr:job:${jobId}`,
     /** Prefix of the event channels, to recover the job id from a message's channel. */
     eventsPrefix: `${prefix}:pr:ev:`,
     controlPrefix: `${prefix}:pr:ctl:`,

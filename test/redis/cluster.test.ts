@@ -10,6 +10,7 @@ import { startRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js';
 let redis: TestRedis;
 let cluster: ClusterEnv;
 let api: NodeProcess;
+let api2: NodeProcess;
 const workerNodes: NodeProcess[] = [];
 
 const WORKER_ENV = { POLYRUN_RUNTIMES: 'python,bash', POLYRUN_SLOTS: '2' };
@@ -37,14 +38,14 @@ beforeAll(async () => {
     // No auth in these tests: the anonymous policy must let a load test through.
     config: { anonymousPolicy: { rate: { perSecond: 100_000, burst: 100_000 }, quota: { concurrent: 1_000 } } },
   };
-  api = await startNode(cluster, 'api', { name: 'api-1' });
+  [api, api2] = await Promise.all([startNode(cluster, 'api', { name: 'api-1' }), startNode(cluster, 'api', { name: 'api-2' })]);
   await Promise.all([startWorker('worker-1'), startWorker('worker-2')]);
   await workersAre(['worker-1', 'worker-2']);
   await until('the API node ready', async () => (await fetch(`${api.url}/readyz`)).ok, 60_000);
 }, 240_000);
 
 afterAll(async () => {
-  await Promise.all([api, ...workerNodes].filter(Boolean).map((n) => n.stop()));
+  await Promise.all([api, api2, ...workerNodes].filter(Boolean).map((n) => n.stop()));
   await redis?.stop();
   removeNodeDirs();
 }, 120_000);
@@ -100,6 +101,19 @@ describe('a cluster of 1 API node and 2 workers on Redis', () => {
     expect(res.status).toBe(422);
     expect(res.body.error.code).toBe('UNKNOWN_LANGUAGE');
   });
+
+  it('an API node killed after admitting an async job: the job finishes, its result is read from another node', async () => {
+    const res = await fetch(`${api2.url}/v1/executions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ language: 'bash', files: [{ content: 'sleep 0.5; echo "outlived its API node"' }] }),
+    });
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    await api2.kill();
+    const view = await (await fetch(`${api.url}/v1/executions/${id}?wait=20000`)).json();
+    expect(view).toMatchObject({ id, status: 'ok', run: { stdout: 'outlived its API node\n' } });
+  }, 60_000);
 
   it('a worker SIGKILLed mid-job: its jobs are run again by the other, flagged attempts: 2, none lost', async () => {
     const victim = workerNodes.find((n) => n.name === 'worker-1')!;

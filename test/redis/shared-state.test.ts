@@ -25,7 +25,7 @@ beforeAll(async () => {
     config: {
       anonymousPolicy: {
         rate: { perSecond: 0.001, burst: BURST }, // BURST requests, then nothing for hours
-        quota: { concurrent: 1, executionsPerDay: 4 },
+        quota: { concurrent: 1, executionsPerDay: 5 },
       },
     },
   };
@@ -84,8 +84,22 @@ describe('shared state across two API nodes', () => {
     expect(all).toContain('"type":"result"');
   });
 
+  it('an async result started on node A is read (long-polled) on node B', async () => {
+    requests++;
+    const res = await fetch(`${a.url}/v1/executions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ language: 'bash', files: [{ content: 'sleep 0.5; echo async' }] }),
+    });
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    requests++;
+    const view = await (await fetch(`${b.url}/v1/executions/${id}?wait=20000`)).json();
+    expect(view).toMatchObject({ id, status: 'ok', run: { stdout: 'async\n' } });
+  });
+
   it('daily executions quota: counted over both nodes', async () => {
-    // 1 ran above (the refused one was given back); 3 more reach the limit of 4, alternating nodes.
+    // 2 ran above (the refused one was given back); 3 more reach the limit of 5, alternating nodes.
     for (const node of [b, a, b]) {
       requests++;
       const ok = await execute(node, { language: 'bash', files: [{ content: 'echo hi' }] });
@@ -94,10 +108,10 @@ describe('shared state across two API nodes', () => {
     requests++;
     const over = await execute(a, { language: 'bash', files: [{ content: 'echo over' }] });
     expect(over.status).toBe(429);
-    expect(over.body.error).toMatchObject({ code: 'QUOTA_EXCEEDED', details: { quota: 'executionsPerDay', limit: 4, used: 4 } });
+    expect(over.body.error).toMatchObject({ code: 'QUOTA_EXCEEDED', details: { quota: 'executionsPerDay', limit: 5, used: 5 } });
     requests++;
     const usage = await (await fetch(`${b.url}/v1/usage`)).json();
-    expect(usage).toMatchObject({ executions: { used: 4, limit: 4 }, concurrent: { used: 0, limit: 1 } });
+    expect(usage).toMatchObject({ executions: { used: 5, limit: 5 }, concurrent: { used: 0, limit: 1 } });
   });
 
   it(`rate limit: ${BURST} requests in all, whichever node they reach`, async () => {
