@@ -243,6 +243,7 @@ export class BullQueue implements JobQueue {
 
   /** The live workers of this cluster (GET /v1/workers): those whose heartbeat is recent. */
   async workerList(now = Date.now()): Promise<WorkerInfo[]> {
+    await this.ready();
     const raw = await this.client.hgetall(this.keys.workers);
     const heartbeatMs = this.options.worker?.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     const all = Object.values(raw).map((json) => JSON.parse(json) as WorkerInfo);
@@ -256,6 +257,7 @@ export class BullQueue implements JobQueue {
 
   /** What the live workers offer (their `catalogue`s), one list per worker. */
   async catalogues(now = Date.now()): Promise<unknown[][]> {
+    await this.ready();
     const [live, raw] = await Promise.all([this.workerList(now), this.client.hgetall(this.keys.catalogues)]);
     return live.flatMap((w) => (raw[w.id] ? [JSON.parse(raw[w.id]!) as unknown[]] : []));
   }
@@ -265,6 +267,7 @@ export class BullQueue implements JobQueue {
    * it (or that enqueued it and died) can tell about it. `state` is BullMQ's (waiting, active, completed...).
    */
   async lookup(id: string): Promise<{ tenant: string; state: string; result?: ExecutionResult; error?: PolyrunError } | undefined> {
+    await this.ready();
     const indexed = await this.client.get(this.keys.job(id));
     if (!indexed) return undefined;
     const { queue, tenant } = JSON.parse(indexed) as { queue: string; tenant: string };
@@ -278,6 +281,7 @@ export class BullQueue implements JobQueue {
 
   /** Cancel a job by id from any node: a waiting one is removed, a running one is told to stop. */
   async cancelById(id: string, reason: PolyrunError): Promise<void> {
+    await this.ready();
     const local = this.pending.get(id);
     if (local) return this.cancel(local, reason);
     const indexed = await this.client.get(this.keys.job(id));
