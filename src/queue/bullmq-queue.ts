@@ -63,6 +63,8 @@ const MAX_BUFFERED_CONTROLS = 1_000;
 const DEFAULT_HEARTBEAT_MS = 5_000;
 /** How long a node that has never reached Redis waits for it before a request fails with QUEUE_UNAVAILABLE. */
 const FIRST_CONNECT_MS = 5_000;
+/** How long a cancelled job's worker has to report its outcome before the caller gets the cancel reason. */
+const CANCEL_GRACE_MS = 10_000;
 
 interface Deferred<T> {
   promise: Promise<T>;
@@ -332,15 +334,22 @@ export class BullQueue implements JobQueue {
       if (entry.open) this.deliver(entry, message);
       else entry.held.push(message);
     });
-    // After a reconnect ioredis resubscribes by itself, but what was published meanwhile is lost: the
-    // outcome of every job still pending is read back from BullMQ.
+    // After a reconnect, what was published meanwhile is lost: the state of every job still pending is read
+    // back from BullMQ, strictly after its channel is subscribed again (acknowledged). Then a job seen
+    // unfinished has not been completed yet, and its worker publishes the outcome after completing it, to a
+    // channel this node listens on again: nothing falls between the two.
     let first = true;
     sub.on('ready', () => {
       if (first) {
         first = false;
         return;
       }
-      for (const entry of this.pending.values()) void this.reconcile(entry);
+      const entries = [...this.pending.values()];
+      if (entries.length === 0) return;
+      sub.subscribe(...entries.map((e) => this.keys.events(e.id))).then(
+        () => entries.forEach((entry) => void this.reconcile(entry)),
+        () => undefined, // lost again: the next 'ready' retries
+      );
     });
     this.subscriberReady = new Promise<void>((resolve, reject) => {
       if (sub.status === 'ready') resolve();
@@ -407,6 +416,14 @@ export class BullQueue implements JobQueue {
       return;
     }
     this.send(entry, { t: 'cancel', reason: wire(reason) });
+    // The worker answers a cancel with the job's outcome. If it cannot (it died, or the message was lost
+    // while Redis was away), the caller still gets an answer: the reason, after a grace period.
+    const timer = setTimeout(() => this.settleError(entry, reason), CANCEL_GRACE_MS);
+    timer.unref();
+    void entry.result.promise.then(
+      () => clearTimeout(timer),
+      () => clearTimeout(timer),
+    );
   }
 
   /** The wait deadline passed: the job leaves the queue unless a worker took it meanwhile. */

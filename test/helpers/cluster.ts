@@ -16,8 +16,8 @@ export interface NodeProcess {
   /** http://127.0.0.1:PORT (API nodes). */
   url: string;
   log: () => string;
-  /** SIGTERM and wait for the exit (graceful). */
-  stop(): Promise<number | null>;
+  /** SIGTERM and wait for the exit (graceful); SIGKILL after `timeoutMs` (then the exit code is null). */
+  stop(timeoutMs?: number): Promise<number | null>;
   /** SIGKILL and wait for the exit. */
   kill(): Promise<void>;
 }
@@ -99,9 +99,13 @@ export async function startNode(
     child,
     url: `http://127.0.0.1:${port}`,
     log: () => output,
-    async stop() {
+    async stop(timeoutMs = 60_000) {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      return exited;
+      // A node that does not stop is a failure to see (null), but never a process left behind.
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
     },
     async kill() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

@@ -3,6 +3,7 @@
  * sandboxes, so root) against a redis-server of this file's own (persistent, so it can be restarted).
  * Runs in order: load, a worker SIGKILLed mid-job, Redis stopped and restarted, a graceful worker stop.
  */
+import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execute, removeNodeDirs, startNode, until, workers, type ClusterEnv, type NodeProcess } from '../helpers/cluster.js';
 import { startRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js';
@@ -50,6 +51,47 @@ afterAll(async () => {
   removeNodeDirs();
 }, 120_000);
 
+/** The client side of `ws` as this test uses it (the package ships no types). */
+interface WsClient {
+  on(event: 'open', listener: () => void): void;
+  on(event: 'message', listener: (data: Buffer) => void): void;
+  on(event: 'close', listener: (code: number) => void): void;
+  on(event: 'error', listener: (err: Error) => void): void;
+  send(data: string): void;
+  terminate(): void;
+}
+const WebSocket = createRequire(import.meta.url)('ws') as new (url: string) => WsClient;
+
+/** A WebSocket to /v1/connect whose messages can be awaited by predicate. */
+async function connect(node: NodeProcess) {
+  const ws = new WebSocket(`${node.url.replace('http', 'ws')}/v1/connect`);
+  const messages: { type: string; [k: string]: unknown }[] = [];
+  const waiters: { test: (m: (typeof messages)[number]) => boolean; resolve: (m: (typeof messages)[number]) => void }[] = [];
+  const closed = new Promise<number>((resolve) => ws.on('close', resolve));
+  ws.on('message', (data) => {
+    const m = JSON.parse(data.toString()) as (typeof messages)[number];
+    messages.push(m);
+    for (const w of [...waiters]) if (w.test(m)) waiters.splice(waiters.indexOf(w), 1), w.resolve(m);
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.on('open', resolve);
+    ws.on('error', reject);
+  });
+  return {
+    messages,
+    closed,
+    send: (m: unknown) => ws.send(JSON.stringify(m)),
+    terminate: () => ws.terminate(),
+    next: (test: (m: (typeof messages)[number]) => boolean) =>
+      new Promise<(typeof messages)[number]>((resolve) => {
+        const seen = messages.find(test);
+        if (seen) resolve(seen);
+        else waiters.push({ test, resolve });
+      }),
+  };
+}
+const stdoutHas = (text: string) => (m: { type: string; data?: unknown }) => m.type === 'stdout' && String(m.data).includes(text);
+
 /** A mixed load: python and bash, each with an answer that names the request. */
 function request(i: number): { body: unknown; expected: string } {
   switch (i % 3) {
@@ -95,6 +137,26 @@ describe('a cluster of 1 API node and 2 workers on Redis', () => {
       expect(w.runtimes.sort()).toEqual(['bash', 'python']);
     }
   }, 300_000);
+
+  it('WebSocket: stdin travels to the worker turn by turn, output back; a client that leaves cancels the run on the worker', async () => {
+    const c = await connect(api);
+    c.send({ type: 'execute', language: 'python', files: [{ content: 'print("hello " + input(), flush=True)\nprint("bye " + input(), flush=True)' }] });
+    c.send({ type: 'stdin', data: Buffer.from('ada\n').toString('base64') });
+    await c.next(stdoutHas('hello ada'));
+    c.send({ type: 'stdin', data: Buffer.from('bob\n').toString('base64') });
+    await c.next(stdoutHas('bye bob'));
+    const result = await c.next((m) => m.type === 'result');
+    expect(result).toMatchObject({ result: { status: 'ok' } });
+    await c.closed;
+
+    // Gone mid-run: the worker's sandbox is stopped long before the program's 60 s sleep would end.
+    const leaving = await connect(api);
+    leaving.send({ type: 'execute', language: 'bash', files: [{ content: 'echo up; sleep 60' }], limits: { wallTimeMs: 60_000 } });
+    await leaving.next(stdoutHas('up'));
+    expect((await workers(api)).reduce((n, w) => n + w.busy, 0)).toBe(1);
+    leaving.terminate();
+    await until('the worker to be idle again', async () => (await workers(api)).every((w) => w.busy === 0), 20_000);
+  }, 60_000);
 
   it('a runtime no worker has is refused at validation (422), not queued', async () => {
     const res = await execute(api, { language: 'ruby', files: [{ content: 'puts 1' }] });
