@@ -162,14 +162,13 @@ export class BullQueue implements JobQueue {
       outbox: [],
     };
     try {
-      const stats = await this.stats();
+      // Subscribed before the job exists, so the worker's first message cannot be missed; meanwhile the
+      // admission check (both are round trips to Redis, done at once).
+      this.pending.set(id, entry);
+      const [stats] = await Promise.all([this.stats(), this.ensureSubscriber().then(() => this.subscriber!.subscribe(this.keys.events(id)))]);
       if (stats.queued >= Math.max(0, stats.slots - stats.running) + stats.maxQueued) {
         throw errors.queueFull(stats.queued, stats.maxQueued);
       }
-      // Subscribed before the job exists: the worker's first message cannot be missed.
-      await this.ensureSubscriber();
-      this.pending.set(id, entry);
-      await this.subscriber!.subscribe(this.keys.events(id));
       const waitMs = options.waitTimeoutMs ?? this.options.waitTimeoutMs;
       const data: QueuedJobData = { job: JSON.stringify(job), deadline: Date.now() + waitMs };
       const ttlSeconds = Math.ceil((this.options.resultTtlMs ?? 15 * 60_000) / 1000);
@@ -184,7 +183,8 @@ export class BullQueue implements JobQueue {
         removeOnComplete: { age: ttlSeconds },
         removeOnFail: { age: ttlSeconds },
       });
-      await this.client.publish(this.keys.wake, queue.name);
+      // Not awaited: a wake that is lost costs a worker's poll interval, not this request a round trip.
+      this.client.publish(this.keys.wake, queue.name).catch(() => undefined);
       entry.timer = setTimeout(() => void this.expire(entry, errors.queueTimeout(waitMs)), waitMs);
     } catch (err) {
       this.forget(entry);
@@ -231,8 +231,8 @@ export class BullQueue implements JobQueue {
       const [queueNames, registry] = await Promise.all([this.client.smembers(this.keys.runtimes), this.workerList()]);
       let queued = 0;
       let running = 0;
-      for (const name of queueNames) {
-        const counts = await this.queueFor(name, true).getJobCounts('waiting', 'prioritized', 'active');
+      const all = await Promise.all(queueNames.map((name) => this.queueFor(name, true).getJobCounts('waiting', 'prioritized', 'active')));
+      for (const counts of all) {
         queued += (counts.waiting ?? 0) + (counts.prioritized ?? 0);
         running += counts.active ?? 0;
       }

@@ -67,6 +67,7 @@ export class BullWorker implements QueueWorker {
   private wakeSeq = 0;
   private wake: (() => void) | undefined;
   private roundRobin = 0;
+  private wokenFor: string | undefined;
   private tokenSeq = 0;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly loopDone: Promise<void>;
@@ -142,6 +143,7 @@ export class BullWorker implements QueueWorker {
 
   private onMessage(channel: string, text: string): void {
     if (channel === this.keys.wake) {
+      this.wokenFor = text; // the queue that got a job: looked at first
       this.wakeSeq++;
       this.wake?.();
       return;
@@ -227,6 +229,10 @@ export class BullWorker implements QueueWorker {
   /** Take one job from the next queue that has one; false when none has. */
   private async fetchOne(): Promise<boolean> {
     const queueNames = await this.queueNames();
+    const woken = this.wokenFor;
+    this.wokenFor = undefined;
+    const first = woken === undefined ? -1 : queueNames.indexOf(woken);
+    if (first >= 0) this.roundRobin = first;
     for (let i = 0; i < queueNames.length; i++) {
       if (this.closing) return false;
       const name = queueNames[(this.roundRobin + i) % queueNames.length]!;
@@ -259,7 +265,8 @@ export class BullWorker implements QueueWorker {
         return;
       }
       await this.subscriber.subscribe(this.keys.control(id));
-      await publish({ t: 'started', attempt, worker: this.id });
+      // Not awaited: every later message of this job goes out on the same connection, after it.
+      void publish({ t: 'started', attempt, worker: this.id });
       const context: JobContext = {
         signal: state.abort.signal,
         emit: (event) => void publish({ t: 'event', e: event }),
