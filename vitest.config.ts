@@ -4,6 +4,6 @@ import { defineConfig } from 'vitest/config';
 // sandboxes as root. `npm run test:unit` runs the first kind alone; `npm test` runs both.
 export default defineConfig({
   test: {
-    include: ['test/unit/**/*.test.ts', 'test/sandbox/**/*.test.ts', 'bench/**/*.test.ts'],
+    include: ['test/unit/**/*.test.ts', 'test/sandbox/**/*.test.ts', 'test/redis/**/*.test.ts', 'bench/**/*.test.ts'],
   },
 });

@@ -294,6 +294,8 @@ export interface paths {
                                 /** @description stdout and stderr interleaved in arrival order (HTTP API only) */
                                 output?: string;
                             } | (never | null);
+                            /** @description present when the job ran more than once: its worker died mid-run and another ran it again (runs are at-least-once) */
+                            attempts?: number;
                         };
                         "text/event-stream": string;
                     };
@@ -549,6 +551,8 @@ export interface paths {
                                 /** @description stdout and stderr interleaved in arrival order (HTTP API only) */
                                 output?: string;
                             } | (never | null);
+                            /** @description present when the job ran more than once: its worker died mid-run and another ran it again (runs are at-least-once) */
+                            attempts?: number;
                         } | {
                             id: string;
                             /** @enum {string} */
@@ -1425,6 +1429,8 @@ export interface paths {
                                 /** @description stdout and stderr interleaved in arrival order (HTTP API only) */
                                 output?: string;
                             } | (never | null);
+                            /** @description present when the job ran more than once: its worker died mid-run and another ran it again (runs are at-least-once) */
+                            attempts?: number;
                         };
                         "text/event-stream": string;
                     };
@@ -3726,6 +3732,98 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The workers running jobs: host, runtimes, slots, busy, completed, failed, last seen */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            /** @description the node name (nodeName, default the host name) */
+                            host: string;
+                            pid: number;
+                            /** @description runtime names it takes jobs for; ["*"] for any */
+                            runtimes: string[];
+                            /** @description jobs it runs at once at most */
+                            slots: number;
+                            /** @description jobs it runs now */
+                            busy: number;
+                            /** @description jobs it finished since it started */
+                            completed: number;
+                            /** @description jobs that failed (not a program error: the job could not run) */
+                            failed: number;
+                            /** Format: date-time */
+                            startedAt: string;
+                            /**
+                             * Format: date-time
+                             * @description its last heartbeat
+                             */
+                            lastSeen: string;
+                        }[];
+                    };
+                };
+                /** @description every polyrun error */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;

@@ -26,7 +26,11 @@ import type { PolyrunConfig } from '../config/schema.js';
 import type { Executor } from '../executor/types.js';
 import { authentication } from '../pipeline/auth.js';
 import { ExecutionService } from '../pipeline/execution.js';
-import { QuotaGuard, quotaCheck } from '../pipeline/quota.js';
+import { QuotaGuard, quotaCheck, type Quota } from '../pipeline/quota.js';
+import { SharedQuota } from '../cluster/shared-quota.js';
+import type { Redis } from 'ioredis';
+import { SharedResults } from '../cluster/shared-results.js';
+import type { ExecutionView } from '../store/results.js';
 import { rateLimiting } from '../pipeline/rate-limit.js';
 import { MemoryQueue } from '../queue/memory-queue.js';
 import type { JobQueue } from '../queue/types.js';
@@ -47,6 +51,8 @@ import { sessionRoutes } from './routes/sessions.js';
 import { SessionManager, sessionBackend } from '../sessions/manager.js';
 import type { AppServices } from './services.js';
 import { mcpRoutes } from '../mcp/http.js';
+import { countingWorker } from '../cluster/local-worker.js';
+import { workersRoute, type WorkerRecord } from '../cluster/workers-route.js';
 
 export interface BuildAppOptions {
   config: PolyrunConfig;
@@ -61,6 +67,15 @@ export interface BuildAppOptions {
   closeExecutor?: boolean;
   /** Node process metrics on /metrics (default false; serve turns them on). */
   processMetrics?: boolean;
+  /** Start a queue worker in this process (default true; false for an API-only node of a cluster). */
+  runWorker?: boolean;
+  /** The workers for GET /v1/workers (default: this process's own worker); a cluster reads its registry. */
+  workers?: () => Promise<WorkerRecord[]>;
+  /**
+   * A cluster's Redis: rate limits and quotas are shared by all API nodes through it, and async results
+   * this node does not know are looked up with `results` (src/cluster).
+   */
+  shared?: { redis: Redis; prefix: string; results?: (id: string, tenant: string) => Promise<ExecutionView | undefined> };
 }
 
 export interface PolyrunHandle {
@@ -106,7 +121,17 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.removeContentTypeParser('text/plain');
 
   const queue = options.queue ?? new MemoryQueue({ maxQueued: config.queue.maxQueued, waitTimeoutMs: config.queue.waitTimeoutMs });
-  const worker = queue.work((job, context) => executor.run(job, context), { concurrency: config.slots });
+  const runtimeNames = () => executor.runtimes().map((r) => r.name);
+  const local = countingWorker((job, context) => executor.run(job, context), {
+    slots: config.slots,
+    runtimes: runtimeNames,
+    ...(config.nodeName ? { host: config.nodeName } : {}),
+  });
+  // A queue shared by processes gives this worker only jobs of the runtimes it has (and publishes them).
+  const worker =
+    (options.runWorker ?? true)
+      ? queue.work(local.processor, { concurrency: config.slots, runtimes: runtimeNames(), catalogue: executor.runtimes() })
+      : null;
   const metrics = createMetrics({ processMetrics: options.processMetrics ?? false, queueStats: () => queue.stats() });
   // A failed store write (full disk) is counted and logged where it happens; the store reports degraded.
   const onStoreFailure = (store: string, err: Error) => {
@@ -115,8 +140,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   };
   const usage = new UsageStore(join(config.dataDir, 'usage.sqlite'), onStoreFailure);
   const keys = config.auth ? new KeyStore(keysFilePath(config), now) : null;
-  const results = new ResultStore({ ...config.results, now, path: join(config.dataDir, 'results.sqlite'), onWriteFailure: onStoreFailure });
-  const quota = new QuotaGuard(usage, metrics, now);
+  const resultOptions = { ...config.results, now, path: join(config.dataDir, 'results.sqlite'), onWriteFailure: onStoreFailure };
+  const results = options.shared?.results ? new SharedResults(resultOptions, options.shared.results) : new ResultStore(resultOptions);
+  const quota: Quota = options.shared
+    ? new SharedQuota({ ...options.shared, metrics, now })
+    : new QuotaGuard(usage, metrics, now);
   const executions = new ExecutionService({
     queue,
     results,
@@ -175,7 +203,13 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       if (executions.draining && request.routeOptions.config?.execution) throw errors.shuttingDown();
     });
     await api.register(authentication, { config, keys, metrics });
-    await api.register(rateLimiting, { metrics, now, unauthenticatedRate: anonymousPolicy(config).rate, unlimitedAnonymous: anonymousUnlimited(config) });
+    await api.register(rateLimiting, {
+      metrics,
+      now,
+      unauthenticatedRate: anonymousPolicy(config).rate,
+      unlimitedAnonymous: anonymousUnlimited(config),
+      ...(options.shared ? { shared: options.shared } : {}),
+    });
     await api.register(quotaCheck, { guard: quota });
     await api.register(v1Routes, { prefix: '/v1', services });
     await api.register(sessionRoutes, { prefix: '/v1', services, sessions });
@@ -185,6 +219,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     await api.register(v1ConnectRoutes, { prefix: '/v1', services });
     await api.register(pistonConnectRoutes, { prefix: '/api/v2', services });
     await api.register(mcpRoutes, { services, sessions });
+    await api.register(workersRoute, { prefix: '/v1', list: options.workers ?? local.list });
   });
 
   const shutdown = gracefulShutdown(app as unknown as FastifyInstance, executions, config.shutdownGraceMs);
@@ -197,7 +232,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     executions.abortAll();
     await executions.waitIdle(10_000);
     await sessions.closeAll();
-    await worker.close();
+    await worker?.close();
     if (options.closeExecutor ?? true) await executor.close();
     usage.close();
     results.close();

@@ -4,7 +4,7 @@
 import type { PolyrunConfig } from '../config/schema.js';
 import type { Executor } from '../executor/types.js';
 import type { ExecutionService } from '../pipeline/execution.js';
-import type { QuotaGuard } from '../pipeline/quota.js';
+import type { Quota } from '../pipeline/quota.js';
 import type { ResultStore } from '../store/results.js';
 import type { UsageStore } from '../store/usage.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -13,7 +13,7 @@ export interface AppServices {
   config: PolyrunConfig;
   executor: Executor;
   executions: ExecutionService;
-  quota: QuotaGuard;
+  quota: Quota;
   results: ResultStore;
   usage: UsageStore;
   metrics: Metrics;

@@ -56,6 +56,12 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'sandbox.pool', kind: 'bool', env: ['POLYRUN_POOL'], description: 'keep pre-started sandboxes ready (warm pool); each is still used once' },
   { path: 'sandbox.poolMax', kind: 'int', env: ['POLYRUN_POOL_MAX'], flag: 'pool-max', description: 'most pre-started sandboxes kept (the pool starts at slots and adapts)' },
   { path: 'sandbox.compileCacheBytes', kind: 'int', env: ['POLYRUN_COMPILE_CACHE_BYTES'], description: 'compile cache size in DATA_DIR/compile-cache (LRU); 0 disables it' },
+  { path: 'role', kind: 'string', env: ['POLYRUN_ROLE'], flag: 'role', description: 'all (API + worker), api (HTTP only) or worker (runs jobs); api and worker need redis.url' },
+  { path: 'runtimes', kind: 'string', env: ['POLYRUN_RUNTIMES'], flag: 'runtimes', description: 'comma-separated runtime names this node offers, e.g. python,bash (a worker pool per toolchain)', defaultText: 'all that pass their self-test' },
+  { path: 'nodeName', kind: 'string', env: ['POLYRUN_NODE_NAME'], flag: 'node-name', description: "this node's name in GET /v1/workers and the metrics' node label", defaultText: 'host name' },
+  { path: 'redis.url', kind: 'string', env: ['POLYRUN_REDIS_URL'], flag: 'redis-url', description: 'Redis for a multi-node cluster (redis://host:port or a socket path); unset = in-process queue', defaultText: '(none)' },
+  { path: 'redis.prefix', kind: 'string', env: ['POLYRUN_REDIS_PREFIX'], description: 'namespace of every Redis key and channel (several clusters can share one Redis)' },
+  { path: 'redis.lockDurationMs', kind: 'int', env: ['POLYRUN_REDIS_LOCK_MS'], description: "a job's lock in Redis: a dead worker's jobs run again elsewhere after about this (at-least-once)" },
   { path: 'sandbox.compileCacheScope', kind: 'string', env: ['POLYRUN_COMPILE_CACHE_SCOPE'], description: 'tenant: one compile cache per tenant; global: shared by all tenants' },
 ];
 
@@ -138,7 +144,13 @@ export function mergeLayers(...layers: unknown[]): Json {
 
 /** Check a merged configuration; every problem is listed with its path. */
 export function validateConfig(candidate: unknown): PolyrunConfig {
-  if (Value.Check(ConfigSchema, candidate)) return candidate;
+  if (Value.Check(ConfigSchema, candidate)) {
+    // Separate API and worker processes only meet through Redis.
+    if (candidate.role !== 'all' && !candidate.redis.url) {
+      throw new ConfigError(`invalid configuration:\n  /role: "${candidate.role}" needs redis.url (POLYRUN_REDIS_URL, --redis-url)`);
+    }
+    return candidate;
+  }
   const problems = [...Value.Errors(ConfigSchema, candidate)]
     .slice(0, 10)
     .map((e) => `  ${e.path || '/'}: ${e.message}${e.value === undefined ? '' : ` (got ${JSON.stringify(e.value)})`}`);

@@ -104,6 +104,21 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    role: Type.Union([Type.Literal('all'), Type.Literal('api'), Type.Literal('worker')], {
+      description: 'all: API and worker in one process; api: HTTP only (needs redis.url); worker: runs jobs (needs redis.url)',
+    }),
+    runtimes: Type.Optional(
+      Type.String({ pattern: '^[^,\\s]+(,[^,\\s]+)*$', description: 'comma-separated runtime names this node offers (default: all that pass their self-test)' }),
+    ),
+    nodeName: Type.Optional(Type.String({ minLength: 1, description: "this node's name in /v1/workers and the metrics' node label" })),
+    redis: Type.Object(
+      {
+        url: Type.Optional(Type.String({ minLength: 1, description: 'redis://host:port[/db] or a unix socket path; none = the in-process queue' })),
+        prefix: Type.String({ minLength: 1, pattern: '^[^:\\s]+$', description: 'namespace of every key and channel' }),
+        lockDurationMs: PositiveInt("a job's lock; a dead worker's jobs run again elsewhere after about this"),
+      },
+      { additionalProperties: false },
+    ),
     defaultPolicy: PolicyOverrideSchema,
     anonymousPolicy: PolicyOverrideSchema,
     tenants: Type.Record(Type.String({ minLength: 1 }), PolicyOverrideSchema),
@@ -157,6 +172,8 @@ export function defaultConfig(cpuCount: number): PolyrunConfig {
       compileCacheBytes: 256 * MiB,
       compileCacheScope: 'tenant',
     },
+    role: 'all',
+    redis: { prefix: 'polyrun', lockDurationMs: 30_000 },
     defaultPolicy: {},
     anonymousPolicy: {},
     tenants: {},

@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   SHUTTING_DOWN: 503,
   NOT_READY: 503,
   STORAGE_UNAVAILABLE: 503,
+  QUEUE_UNAVAILABLE: 503,
   STORAGE_FULL: 507,
   INTERNAL: 500,
 } as const;
@@ -164,7 +165,21 @@ export const errors = {
       store,
       retryAfterSeconds: 5,
     }),
+  /** The shared job queue (Redis, in a multi-node deployment) cannot be reached. */
+  queueUnavailable: () =>
+    new PolyrunError('QUEUE_UNAVAILABLE', 'the job queue (Redis) cannot be reached right now; retry shortly', {
+      retryAfterSeconds: 2,
+    }),
 };
+
+/**
+ * A PolyrunError that travelled between processes as its `toJSON().error` (a worker's failure, read by the
+ * API node that holds the client). An unknown code becomes INTERNAL rather than a code the table lacks.
+ */
+export function fromWireError(wire: { code?: unknown; message?: unknown; details?: unknown }): PolyrunError {
+  if (typeof wire.code !== 'string' || !(wire.code in ERROR_CODES) || typeof wire.message !== 'string') return errors.internal();
+  return new PolyrunError(wire.code as ErrorCode, wire.message, wire.details);
+}
 
 /** Anything thrown, as a PolyrunError: polyrun's own errors pass through, anything else is INTERNAL. */
 export function toPolyrunError(err: unknown): PolyrunError {

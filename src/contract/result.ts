@@ -41,6 +41,12 @@ export const ExecutionResultSchema = Type.Object(
     status: Type.Union(EXECUTION_STATUSES.map((s) => Type.Literal(s)), { description: 'the status of the whole execution' }),
     compile: Type.Union([StageResultSchema, Type.Null()], { description: 'null for interpreted languages' }),
     run: Type.Union([StageResultSchema, Type.Null()], { description: 'null when the compile failed' }),
+    attempts: Type.Optional(
+      Type.Integer({
+        minimum: 2,
+        description: 'present when the job ran more than once: its worker died mid-run and another ran it again (runs are at-least-once)',
+      }),
+    ),
   },
   { description: 'the result contract' },
 );

@@ -28,8 +28,8 @@ import { tenantSessions } from '../sessions/tenant-sessions.js';
 /** The tools of one HTTP request, for its tenant, through the service's pipeline. */
 export function serviceBackend(services: AppServices, sessions: SessionManager, tenant: Tenant, log: FastifyBaseLogger): McpBackend {
   // A session exec or cell is charged as the HTTP routes charge it: a quota lease, settled with its CPU time.
-  const admit = () => {
-    const lease = services.quota.admit(tenant);
+  const admit = async () => {
+    const lease = await services.quota.admit(tenant);
     return {
       settle: (cpuMs: number) => {
         lease.settle(cpuMs);
@@ -43,7 +43,7 @@ export function serviceBackend(services: AppServices, sessions: SessionManager, 
     runtimes: () => allowedRuntimes(services.executor, tenant.policy),
     run: async (body, signal) => {
       // Draining: launch refuses with SHUTTING_DOWN, and the lease is given back below.
-      const lease = services.quota.admit(tenant);
+      const lease = await services.quota.admit(tenant);
       let handedOver = false;
       try {
         const prepared = prepareForTenant(services, tenant, body);

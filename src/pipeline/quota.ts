@@ -20,6 +20,16 @@ export interface QuotaLease {
   cancel(): void;
 }
 
+/**
+ * What the pipeline needs of quotas: this process's QuotaGuard, or a cluster's quotas shared through Redis
+ * (src/cluster/shared-quota.ts), which answer asynchronously.
+ */
+export interface Quota {
+  /** Check every quota and, if none is exceeded, take a lease. Throws QUOTA_EXCEEDED. */
+  admit(tenant: Tenant): QuotaLease | Promise<QuotaLease>;
+  report(tenant: Tenant): UsageReport | Promise<UsageReport>;
+}
+
 const UsedOfLimit = Type.Object({ used: Type.Number(), limit: Type.Number() });
 
 /** What GET /v1/usage answers: the tenant's usage of the current UTC day against its quotas. */
@@ -33,7 +43,7 @@ export const UsageReportSchema = Type.Object({
 });
 export type UsageReport = Static<typeof UsageReportSchema>;
 
-export class QuotaGuard {
+export class QuotaGuard implements Quota {
   private readonly concurrent = new Map<string, number>();
   private lastPrunedDay = '';
 
@@ -109,7 +119,7 @@ export class QuotaGuard {
   }
 }
 
-function quotaError(quota: QuotaName, limit: number, used: number, resetsAt: number, now: number): PolyrunError {
+export function quotaError(quota: QuotaName, limit: number, used: number, resetsAt: number, now: number): PolyrunError {
   if (quota === 'concurrent') {
     return errors.quotaExceeded(`concurrent executions quota exceeded (${limit} at once); wait for one to finish`, {
       quota,
@@ -130,7 +140,7 @@ function quotaError(quota: QuotaName, limit: number, used: number, resetsAt: num
 }
 
 export interface QuotaStageOptions {
-  guard: QuotaGuard;
+  guard: Quota;
 }
 
 /**
@@ -142,7 +152,7 @@ export const quotaCheck = fp<QuotaStageOptions>(
     app.decorateRequest('quotaLease', null);
     app.addHook('preValidation', async (request) => {
       if (!request.routeOptions.config?.execution || !request.tenant) return;
-      request.quotaLease = guard.admit(request.tenant);
+      request.quotaLease = await guard.admit(request.tenant);
     });
     app.addHook('onResponse', async (request) => {
       request.quotaLease?.cancel();

@@ -6,6 +6,7 @@
 import fp from 'fastify-plugin';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
 import { errors } from '../contract/errors.js';
 import type { TenantPolicy } from '../config/policy.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -22,17 +23,23 @@ export interface RateLimitOptions {
   unlimitedAnonymous?: boolean;
   metrics: Metrics;
   now?: () => number;
+  /**
+   * A cluster's Redis: the limits are shared by every API node (the plugin's Redis store, a window of
+   * burst/perSecond seconds holding `burst` requests) instead of this process's token buckets.
+   */
+  shared?: { redis: Redis; prefix: string };
 }
 
 export const rateLimiting = fp<RateLimitOptions>(
-  async (app, { metrics, now, unauthenticatedRate, unlimitedAnonymous }) => {
+  async (app, { metrics, now, unauthenticatedRate, unlimitedAnonymous, shared }) => {
     // Authentication has run: a tenant, or none when the key was missing or wrong.
     const rateOf = (request: FastifyRequest) => request.tenant?.policy.rate ?? unauthenticatedRate;
     await app.register(rateLimit, {
       global: true,
       hook: 'onRequest',
       enableDraftSpec: true, // RateLimit-* headers instead of X-RateLimit-*
-      store: tokenBucketStore(now),
+      // While Redis is unreachable requests pass here and the queue answers 503 QUEUE_UNAVAILABLE.
+      ...(shared ? { redis: shared.redis, nameSpace: `${shared.prefix}:pr:rl:`, skipOnError: true } : { store: tokenBucketStore(now) }),
       allowList: (request) => request.routeOptions.config?.public === true || (unlimitedAnonymous === true && request.tenant?.anonymous === true),
       keyGenerator: (request) =>
         request.tenant && !request.tenant.anonymous ? `tenant:${request.tenant.id}` : `ip:${request.ip}`,

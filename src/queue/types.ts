@@ -60,6 +60,13 @@ export type JobProcessor = (job: ExecutionJob, context: JobContext) => Promise<E
 export interface WorkerOptions {
   /** Jobs this worker runs at once. */
   concurrency: number;
+  /**
+   * Runtime names this worker can run (a queue that spans processes gives it only their jobs); absent = any.
+   * The in-process queue ignores it: its one worker has the one catalogue the API validated against.
+   */
+  runtimes?: readonly string[];
+  /** What this worker offers (RuntimeInfo[]), for API nodes of a multi-process queue; opaque to the queue. */
+  catalogue?: readonly unknown[];
 }
 
 export interface QueueWorker {

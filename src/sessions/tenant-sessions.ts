@@ -34,13 +34,13 @@ export function tenantSessions(
   manager: SessionManager,
   tenant: Tenant,
   runtimes: RuntimeLookup,
-  admit: () => ChargeLease = () => ({ settle: () => undefined, cancel: () => undefined }),
+  admit: () => ChargeLease | Promise<ChargeLease> = () => ({ settle: () => undefined, cancel: () => undefined }),
 ): TenantSessions {
   const context = (session: Session) => ({ tenant, session, runtimes, backend: manager.backend });
   /** Run `work` under a lease settled with its CPU time (refunded when it did not run). */
   async function charged<T>(session: Session, work: () => Promise<T>, cpuMs: (r: T) => number): Promise<T> {
     if (session.busy) throw errors.sessionBusy(session.id);
-    const lease = admit();
+    const lease = await admit();
     let result: { value: T } | null = null;
     try {
       result = { value: await work() };

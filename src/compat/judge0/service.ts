@@ -105,7 +105,7 @@ export class Judge0Service {
   }
 
   private async launch(tenant: Tenant, body: ExecuteBody, log: FastifyBaseLogger, signal?: AbortSignal): Promise<Launched> {
-    const lease = this.services.quota.admit(tenant);
+    const lease = await this.services.quota.admit(tenant);
     try {
       const prepared = prepareForTenant(this.services, tenant, body);
       return await this.services.executions.launch({ tenant, prepared, lease, log, ...(signal ? { signal } : {}) });

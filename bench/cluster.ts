@@ -1,0 +1,118 @@
+/**
+ * `npm run bench:cluster`: the embedded service (one process, in-memory queue) against a cluster on this
+ * machine (one API node and 1 or 2 worker processes on a local redis-server), over HTTP on loopback:
+ *
+ *   1. latency: python hello, sequential, p50/p90 (warm pool on everywhere), and the Redis hop's cost
+ *      (cluster p50 - embedded p50);
+ *   2. throughput: python hello with `BENCH_INFLIGHT` requests in flight (default 8), executions per second.
+ *
+ * Every setup runs the same runtimes (python only, to keep start-up short), the same slots per sandbox
+ * process (POLYRUN_SLOTS, default the CPU count) and the same warm pool. Needs root (sandboxes) and
+ * redis-server (scripts/setup --test installs it). Writes docs/benchmarks-cluster.md (BENCH_OUT, "-" = print).
+ */
+import { writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { removeNodeDirs, startNode, until, type ClusterEnv, type NodeProcess } from '../test/helpers/cluster.js';
+import { startRedis, uniquePrefix } from '../test/helpers/redis.js';
+import { summarize } from './stats.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 50);
+const THROUGHPUT_COUNT = Number(process.env.BENCH_THROUGHPUT_COUNT ?? 200);
+const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 8);
+const SLOTS = process.env.POLYRUN_SLOTS ?? String(cpus().length);
+const OUT = process.env.BENCH_OUT ?? 'docs/benchmarks-cluster.md';
+
+const BODY = JSON.stringify({ language: 'python', files: [{ content: 'print("hello")' }] });
+const OPEN_POLICY = { anonymousPolicy: { rate: { perSecond: 1e6, burst: 1e6 }, quota: { concurrent: 10_000, executionsPerDay: 1e9 } } };
+const NODE_ENV = { POLYRUN_RUNTIMES: 'python', POLYRUN_SLOTS: SLOTS, POLYRUN_QUEUE_MAX: '1000' };
+
+async function once(api: NodeProcess): Promise<number> {
+  const t0 = performance.now();
+  const res = await fetch(`${api.url}/v1/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY });
+  const body = (await res.json()) as { run?: { stdout?: string } };
+  if (res.status !== 200 || body.run?.stdout !== 'hello\n') throw new Error(`bad answer ${res.status}: ${JSON.stringify(body)}`);
+  return performance.now() - t0;
+}
+
+async function measure(api: NodeProcess) {
+  for (let i = 0; i < 5; i++) await once(api); // warm-ups: pool filled, connections open
+  const samples: number[] = [];
+  for (let i = 0; i < RUNS; i++) samples.push(await once(api));
+  const latency = summarize(samples);
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: INFLIGHT }, async () => {
+      while (next++ < THROUGHPUT_COUNT) await once(api);
+    }),
+  );
+  const perSecond = THROUGHPUT_COUNT / ((performance.now() - t0) / 1000);
+  return { latency, perSecond };
+}
+
+type Row = { setup: string; p50: number; p90: number; perSecond: number };
+
+async function main() {
+  const rows: Row[] = [];
+  const redis = await startRedis();
+  try {
+    // 1. Embedded: one process, no Redis.
+    {
+      const env: ClusterEnv = { redisUrl: '', prefix: 'unused', config: OPEN_POLICY };
+      const node = await startNode(env, 'all', { name: 'embedded', env: NODE_ENV });
+      await until('embedded ready', async () => (await fetch(`${node.url}/readyz`)).ok, 120_000);
+      const r = await measure(node);
+      rows.push({ setup: 'embedded (1 process, in-memory queue)', p50: r.latency.p50, p90: r.latency.p90, perSecond: r.perSecond });
+      await node.stop();
+    }
+    // 2. and 3. A cluster: one API node, then one and two workers.
+    const env: ClusterEnv = { redisUrl: redis.url, prefix: uniquePrefix('bench'), config: OPEN_POLICY };
+    const api = await startNode(env, 'api', { name: 'bench-api' });
+    const workers: NodeProcess[] = [];
+    try {
+      for (const n of [1, 2]) {
+        workers.push(await startNode(env, 'worker', { name: `bench-worker-${n}`, env: NODE_ENV }));
+        await until(`${n} workers`, async () => ((await (await fetch(`${api.url}/v1/workers`)).json()) as unknown[]).length === n, 120_000);
+        await until('api ready', async () => (await fetch(`${api.url}/readyz`)).ok, 60_000);
+        const r = await measure(api);
+        rows.push({ setup: `cluster: 1 API node + ${n} worker${n > 1 ? 's' : ''} (Redis)`, p50: r.latency.p50, p90: r.latency.p90, perSecond: r.perSecond });
+      }
+    } finally {
+      await Promise.all([api, ...workers].map((n) => n.stop()));
+    }
+  } finally {
+    await redis.stop();
+    removeNodeDirs();
+  }
+
+  const base = rows[0]!;
+  const table = [
+    '| setup | p50 | p90 | p50 vs embedded | throughput |',
+    '|---|---:|---:|---:|---:|',
+    ...rows.map(
+      (r) =>
+        `| ${r.setup} | ${r.p50.toFixed(1)} ms | ${r.p90.toFixed(1)} ms | ${r === base ? '' : `${r.p50 - base.p50 >= 0 ? '+' : ''}${(r.p50 - base.p50).toFixed(1)} ms`} | ${r.perSecond.toFixed(1)}/s |`,
+    ),
+  ].join('\n');
+  const doc = [
+    '# Cluster benchmark',
+    '',
+    'Generated by `npm run bench:cluster` (bench/cluster.ts). python hello over HTTP on loopback, warm pool on;',
+    `latency: ${RUNS} sequential requests after 5 warm-ups; throughput: ${THROUGHPUT_COUNT} requests, ${INFLIGHT} in flight.`,
+    `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')};`,
+    `${SLOTS} slots per sandbox process; Redis on a unix socket; every node on this one machine.`,
+    '',
+    table,
+    '',
+  ].join('\n');
+  if (OUT === '-') process.stdout.write(doc);
+  else {
+    await writeFile(OUT, doc);
+    process.stdout.write(`${table}\n\nwrote ${OUT}\n`);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
