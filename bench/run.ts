@@ -337,7 +337,7 @@ async function main(): Promise<void> {
         memoryGiB: totalmem() / 1024 ** 3,
         kernel: release(),
         os: osName(),
-        ociRuntime: `${polyrun.warm.host.config.ociRuntime}: ${await polyrun.warm.host.runtime.version().catch(() => 'version unknown')}`,
+        ociRuntime: `${polyrun.warm.host.choice.backend}: ${await polyrun.warm.host.backend.version().catch(() => 'version unknown')}`,
         cgroupMode: cgroupModeDescription(polyrun.warm.host.layout.mode),
         node: process.version,
         loadBefore,

@@ -95,7 +95,11 @@ export const ConfigSchema = Type.Object(
     audit: Type.Object({ includeSource: Type.Boolean() }, { additionalProperties: false }),
     sandbox: Type.Object(
       {
-        ociRuntime: Type.String({ minLength: 1, description: 'OCI runtime binary: runc, crun or runsc' }),
+        backend: Type.Union(
+          [Type.Literal('auto'), Type.Literal('oci'), Type.Literal('bwrap'), Type.Literal('gvisor')],
+          { description: 'what starts sandboxes: auto (the cheapest that works here), oci, bwrap or gvisor' },
+        ),
+        ociRuntime: Type.String({ minLength: 1, description: 'OCI runtime binary: runc, crun, runsc, or auto (crun where it works)' }),
         stateDir: Type.String({ minLength: 1, description: 'runtime state, bundles and the prepared root' }),
         pool: Type.Boolean({ description: 'keep pre-started sandboxes ready (warm pool)' }),
         poolMax: PositiveInt('most pre-started sandboxes kept'),
@@ -131,7 +135,8 @@ export function defaultConfig(cpuCount: number): PolyrunConfig {
     trustProxy: false,
     audit: { includeSource: false },
     sandbox: {
-      ociRuntime: 'runc',
+      backend: 'oci',
+      ociRuntime: 'auto',
       stateDir: '/run/polyrun',
       pool: true,
       poolMax: 8,

@@ -146,6 +146,7 @@ export class SandboxExecutor implements Executor {
     const host = await SandboxHost.create({
       ...SANDBOX_IDS,
       stateDir: opts.stateDir ?? config.sandbox.stateDir,
+      backend: config.sandbox.backend,
       ociRuntime: config.sandbox.ociRuntime,
       initBinary: opts.initBinary ?? projectPath('build', 'polyrun-init'),
       mounts: [...new Set(manifests.flatMap((m) => m.mounts ?? []))],

@@ -80,10 +80,11 @@ export async function hostLeftovers(ex: HostCleanTarget): Promise<string[]> {
     problems.push(`process ${p.pid} (${p.name}) uids ${p.uids.join(',')} cgroup ${p.cgroup.replace(/\n/g, ' ')}`);
   }
 
-  // 2. containers in the runtime's state
-  if (existsSync(host.runtime.stateRoot)) {
-    const { stdout } = await run(host.runtime.binary, ['--root', host.runtime.stateRoot, 'list', '-q']);
-    for (const id of stdout.split('\n').filter(Boolean)) problems.push(`container ${id} still in ${host.runtime.stateRoot}`);
+  // 2. containers in the OCI runtime's state (the bwrap backend keeps none: its sandboxes are their cgroups)
+  const runtime = host.runtime;
+  if (runtime && existsSync(runtime.stateRoot)) {
+    const { stdout } = await run(runtime.binary, ['--root', runtime.stateRoot, ...runtime.globalArgs, 'list', '-q']);
+    for (const id of stdout.split('\n').filter(Boolean)) problems.push(`container ${id} still in ${runtime.stateRoot}`);
   }
 
   // 3. cgroup dirs under the instance's parent, in every hierarchy
