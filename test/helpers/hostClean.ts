@@ -83,7 +83,7 @@ export async function hostLeftovers(ex: HostCleanTarget): Promise<string[]> {
   // 2. containers in the OCI runtime's state (the bwrap backend keeps none: its sandboxes are their cgroups)
   const runtime = host.runtime;
   if (runtime && existsSync(runtime.stateRoot)) {
-    const { stdout } = await run(runtime.binary, ['--root', runtime.stateRoot, ...runtime.globalArgs, 'list', '-q']);
+    const { stdout } = await run(runtime.binary, ['--root', runtime.stateRoot, ...runtime.globalArgs, 'list', '--quiet']);
     for (const id of stdout.split('\n').filter(Boolean)) problems.push(`container ${id} still in ${runtime.stateRoot}`);
   }
 

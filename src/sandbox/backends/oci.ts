@@ -14,7 +14,6 @@ import { buildSpec } from '../specconv.js';
 export const OCI_STATE_DIR = 'runc';
 
 export class OciBackend implements SandboxBackend {
-  readonly helperProcesses = 0;
   readonly runtime: OciRuntime;
 
   constructor(
@@ -26,6 +25,8 @@ export class OciBackend implements SandboxBackend {
     globalArgs: readonly string[] = [],
     /** Changes the spec needs for this runtime (gVisor: see gvisor.ts). */
     private readonly adaptSpec: (spec: Record<string, unknown>) => Record<string, unknown> = (spec) => spec,
+    /** Threads of the runtime itself inside the sandbox's cgroup (gVisor's Sentry); runc and crun: none. */
+    readonly helperProcesses = 0,
   ) {
     this.runtime = new OciRuntime(binary, join(instanceDir, OCI_STATE_DIR), globalArgs);
   }
