@@ -94,7 +94,11 @@ export interface BenchResults {
   durationS: number;
 }
 
-const TARGET_SHORT: Record<TargetId, string> = { bare: 'bare', cold: 'cold', warm: 'warm pool', http: 'HTTP e2e', isolate: 'isolate' };
+const SHORT: Record<string, string> = { bare: 'bare', cold: 'cold', warm: 'warm pool', http: 'HTTP e2e', isolate: 'isolate' };
+/** A target's short name; the per-backend HTTP rows (`http-<backend>`) are "HTTP <backend>". */
+function targetShort(id: TargetId): string {
+  return SHORT[id] ?? (id.startsWith('http-') ? `HTTP ${id.slice(5)}` : id);
+}
 
 function cell(x: number): string {
   return Number.isFinite(x) ? fmtMs(x) : 'n/a';
@@ -113,7 +117,7 @@ function p50Of(cells: LatencyCell[], workload: string, target: TargetId): Summar
 /** One console line per latency cell: "python hello  warm pool  p50 21.3 ms = 1.9x bare, +10.1 ms". */
 export function latencyLines(cells: LatencyCell[]): string[] {
   return cells.map((c) => {
-    const name = `${c.workloadTitle.padEnd(34)} ${TARGET_SHORT[c.target].padEnd(9)}`;
+    const name = `${c.workloadTitle.padEnd(34)} ${targetShort(c.target).padEnd(9)}`;
     if (c.error) return `${name} FAILED: ${c.error}`;
     const s = summarize(c.samples);
     const bare = p50Of(cells, c.workload, 'bare');
@@ -124,7 +128,7 @@ export function latencyLines(cells: LatencyCell[]): string[] {
 
 export function throughputLines(cells: ThroughputCell[]): string[] {
   return cells.map((c) => {
-    const name = `${c.workloadTitle.padEnd(34)} ${TARGET_SHORT[c.target].padEnd(9)}`;
+    const name = `${c.workloadTitle.padEnd(34)} ${targetShort(c.target).padEnd(9)}`;
     if (c.error) return `${name} FAILED: ${c.error}`;
     const bare = cells.find((x) => x.workload === c.workload && x.target === 'bare' && !x.error);
     const vs = c.target !== 'bare' && bare ? ` = ${formatThroughputVsBare(c.perSecond, bare.perSecond)}` : '';
@@ -205,14 +209,14 @@ export function renderMarkdown(r: BenchResults): string {
     const bare = p50Of(r.latency, id, 'bare');
     for (const c of r.latency.filter((x) => x.workload === id)) {
       if (c.error) {
-        latRows.push([title, TARGET_SHORT[c.target], 'failed', '', '', c.error.replace(/\|/g, '/').slice(0, 120), '', '']);
+        latRows.push([title, targetShort(c.target), 'failed', '', '', c.error.replace(/\|/g, '/').slice(0, 120), '', '']);
         continue;
       }
       const sm = summarize(c.samples);
       const prog = c.programMs.length ? cell(summarize(c.programMs).p50) : '';
       latRows.push([
         title,
-        TARGET_SHORT[c.target],
+        targetShort(c.target),
         cell(sm.p50),
         cell(sm.p90),
         cell(sm.p99),
@@ -230,11 +234,11 @@ export function renderMarkdown(r: BenchResults): string {
   out.push(`## Throughput at saturation (${s.concurrency} in flight, ${s.throughputCount} executions per cell)`);
   out.push('');
   const tpRows: string[][] = r.throughput.map((c) => {
-    if (c.error) return [c.workloadTitle, TARGET_SHORT[c.target], 'failed', c.error.replace(/\|/g, '/').slice(0, 120), '', '', '', ''];
+    if (c.error) return [c.workloadTitle, targetShort(c.target), 'failed', c.error.replace(/\|/g, '/').slice(0, 120), '', '', '', ''];
     const bare = r.throughput.find((x) => x.workload === c.workload && x.target === 'bare' && !x.error);
     return [
       c.workloadTitle,
-      TARGET_SHORT[c.target],
+      targetShort(c.target),
       c.perSecond.toFixed(1),
       c.target === 'bare' || !bare ? '' : formatThroughputVsBare(c.perSecond, bare.perSecond),
       cell(c.machineCpuMs),

@@ -10,7 +10,9 @@
  *
  * Environment: BENCH_RUNS (timed runs per latency cell, default 50; the other counts scale with it),
  * BENCH_WARMUPS (3), BENCH_THROUGHPUT_COUNT (default 2 x BENCH_RUNS = 100), BENCH_OUT (the markdown file,
- * default docs/benchmarks.md; "-" prints it only), BENCH_ISOLATE (path of an isolate binary).
+ * default docs/benchmarks.md; "-" prints it only), BENCH_ISOLATE (path of an isolate binary),
+ * BENCH_BACKENDS (the sandbox backends that get an HTTP row beside the configured one's; default all the
+ * host has: oci, bwrap, gvisor).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -18,6 +20,8 @@ import { cpus, loadavg, release, totalmem } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadManifests } from '../src/runtimes/registry.js';
+import type { BackendName } from '../src/sandbox/backend.js';
+import { bwrapBlocker, gvisorBlocker, hostFacts } from '../src/sandbox/backends/choose.js';
 import {
   cpuMsPerExecution,
   busyShare,
@@ -35,6 +39,7 @@ import {
   LibraryTarget,
   WORKLOADS,
   cppHello,
+  createBackendExecutor,
   createPolyrun,
   findIsolate,
   measureStages,
@@ -62,6 +67,14 @@ function intEnv(name: string, fallback: number): number {
 const started = performance.now();
 function log(msg: string): void {
   process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)}s] ${msg}\n`);
+}
+
+/** The sandbox backends benchmarked beside the main one: BENCH_BACKENDS (comma-separated), else all this host has. */
+function otherBackends(main: BackendName): BackendName[] {
+  const facts = hostFacts({ launcher: resolve(PROJECT_ROOT, 'build', 'polyrun-launch'), seccompCompiler: resolve(PROJECT_ROOT, 'build', 'polyrun-seccomp-bpf') });
+  const all: BackendName[] = ['oci', ...(bwrapBlocker(facts) ? [] : ['bwrap' as const]), ...(gvisorBlocker(facts) ? [] : ['gvisor' as const])];
+  const wanted = process.env.BENCH_BACKENDS?.split(',').filter(Boolean);
+  return all.filter((b) => b !== main && (!wanted || wanted.includes(b)));
 }
 
 function readCpu(): CpuTimes {
@@ -123,6 +136,20 @@ async function main(): Promise<void> {
     const cold = new LibraryTarget('cold', 'polyrun library, cold (no pool)', polyrun.cold);
     const warm = new LibraryTarget('warm', 'polyrun library, warm pool', polyrun.warm);
     const targets: Target[] = [bare, cold, warm, http];
+    // One more HTTP row per other sandbox backend this host has (BENCH_BACKENDS=bwrap,gvisor picks them).
+    const mainBackend = polyrun.warm.host.choice.backend;
+    for (const backend of otherBackends(mainBackend)) {
+      try {
+        log(`starting a warm executor and the HTTP service on the ${backend} backend`);
+        const extra = await createBackendExecutor(backend, LANGUAGES, cores, log);
+        closers.push(() => extra.close());
+        const target = await HttpTarget.start(extra.executor, cores, `http-${backend}`, `HTTP end to end, warm pool, ${backend} backend`);
+        closers.push(() => target.close());
+        targets.push(target);
+      } catch (err) {
+        log(`${backend}: could not start (${(err as Error).message.split('\n')[0]}), no row`);
+      }
+    }
     const isolateBinary = await findIsolate();
     const isolateNote = isolateBinary
       ? `isolate found at ${isolateBinary}: its row times --init + copy + --run + --cleanup per execution (the counterpart of polyrun's cold row), same argv, host-compiled binaries.`

@@ -234,6 +234,8 @@ export interface paths {
                         };
                         /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only */
                         network?: "none" | "loopback";
+                        /** @description "default": the node's sandbox backend; "gvisor": the hardened tier (gVisor), where the node has it (GET /v1/system) and the tenant may use it */
+                        isolation?: "default" | "gvisor";
                     };
                 };
             };
@@ -411,6 +413,8 @@ export interface paths {
                         };
                         /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only */
                         network?: "none" | "loopback";
+                        /** @description "default": the node's sandbox backend; "gvisor": the hardened tier (gVisor), where the node has it (GET /v1/system) and the tenant may use it */
+                        isolation?: "default" | "gvisor";
                     };
                 };
             };

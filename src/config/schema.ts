@@ -3,7 +3,7 @@
  * defaults. Pure data: loading and merging live in load.ts.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { NETWORK_MODES } from '../contract/profile.js';
+import { ISOLATIONS, NETWORK_MODES } from '../contract/profile.js';
 import { StageLimitsOverrideSchema } from '../limits/limits.js';
 
 const PositiveInt = (description: string) => Type.Integer({ minimum: 1, description });
@@ -45,6 +45,12 @@ export const PolicyOverrideSchema = Type.Object(
       Type.Array(Type.Union(NETWORK_MODES.map((m) => Type.Literal(m))), {
         uniqueItems: true,
         description: 'network modes the tenant may ask for ("none" is the default of every request)',
+      }),
+    ),
+    isolation: Type.Optional(
+      Type.Array(Type.Union(ISOLATIONS.map((m) => Type.Literal(m))), {
+        uniqueItems: true,
+        description: 'isolation levels the tenant may ask for: ["default"] unless a hardened tier ("gvisor") is granted',
       }),
     ),
     sessions: Type.Optional(
