@@ -13,6 +13,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BackendChoice, BackendName } from '../backend.js';
 import { detectCgroupLayout } from '../cgroups.js';
+import { projectPath } from '../../project.js';
 
 export type BackendSetting = BackendName | 'auto';
 
@@ -111,7 +112,12 @@ function executable(path: string): boolean {
 }
 
 /** What the decision depends on, read from this host. */
-export function hostFacts(helpers: { launcher: string; seccompCompiler: string }): HostFacts {
+export function hostFacts(
+  helpers: { launcher: string; seccompCompiler: string } = {
+    launcher: projectPath('build', 'polyrun-launch'),
+    seccompCompiler: projectPath('build', 'polyrun-seccomp-bpf'),
+  },
+): HostFacts {
   const layout = detectCgroupLayout();
   return {
     have: {
