@@ -120,6 +120,8 @@ async function expectHostClean(): Promise<void> {
  * checks the host uids of every sandbox process).
  */
 const ID_MAP: Record<BackendName, string> = { oci: '0 200000 65536', bwrap: '1000 0 1', gvisor: '0 200000 65536' };
+/** The same map read from the host: what host uids the sandbox's ids are. */
+const HOST_ID_MAP: Record<BackendName, string> = { oci: '0 200000 65536', bwrap: '1000 201000 1', gvisor: '0 200000 65536' };
 
 async function expectStillWorks(): Promise<void> {
   const r = await sh('echo still-alive');
@@ -166,6 +168,33 @@ describe.each(CASES)('$name', ({ pool, backend: caseBackend }) => {
       // kernel refuses them as invalid (EINVAL) before any permission check.
       for (const name of ['setuid', 'setgid', 'setresuid', 'setgroups']) expect(v[name], name).toMatch(backend === 'bwrap' ? /^(1|22)$/ : /^1$/);
       expect(v.euid_after).toBe('1000');
+      await expectHostClean();
+    });
+
+    it("on the host, the sandbox's processes run as the unprivileged sandbox uid, never as root", async () => {
+      const sandbox = await Sandbox.start(ex.host, {
+        memoryBytes: 64 * MiB,
+        processes: 16,
+        openFiles: 64,
+        fileSizeBytes: MiB,
+        workDirBytes: BOX_BYTES,
+        tmpBytes: TMP_BYTES,
+      });
+      try {
+        const pids = sandbox.cgroup.processes();
+        // init, and bwrap's own process beside it
+        expect(pids).toHaveLength(1 + ex.host.backend.helperProcesses);
+        for (const pid of pids) {
+          const uids = (/^Uid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '').split(/\s+/).map(Number);
+          expect(uids, `pid ${pid}`).toEqual([201000, 201000, 201000, 201000]);
+        }
+        // init's user namespace seen from the host: OCI maps the whole range at 200000; bwrap maps nothing
+        // but the program's uid 1000, to host uid 201000
+        const init = pids.find((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'init')!;
+        expect(readFileSync(`/proc/${init}/uid_map`, 'utf8').trim().split(/\s+/).join(' ')).toBe(HOST_ID_MAP[backend]);
+      } finally {
+        await sandbox.destroy();
+      }
       await expectHostClean();
     });
 
