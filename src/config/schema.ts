@@ -141,7 +141,8 @@ export function defaultConfig(cpuCount: number): PolyrunConfig {
     trustProxy: false,
     audit: { includeSource: false },
     sandbox: {
-      backend: 'oci',
+      // auto: bwrap where it works (it passes the whole suite at the lowest cost), else oci (backends/choose.ts)
+      backend: 'auto',
       ociRuntime: 'auto',
       stateDir: '/run/polyrun',
       pool: true,

@@ -146,7 +146,7 @@ export class SandboxHost {
     const helpers = { launcher: config.launcher ?? DEFAULT_LAUNCHER, seccompCompiler: config.seccompCompiler ?? DEFAULT_SECCOMP_COMPILER };
     const facts = hostFacts(helpers);
     const setting = config.backend ?? 'auto';
-    const probe = setting === 'auto' ? await probeBwrap(helpers.launcher, config.hostIdBase + config.sandboxUid) : undefined;
+    const probe = setting === 'auto' ? await probeBwrap(helpers.launcher) : undefined;
     const choice = chooseBackend(setting, config.ociRuntime, facts, probe);
     await versionOf(choice.runtime).catch((err: Error) => {
       const what = choice.backend === 'bwrap' ? 'bubblewrap' : 'OCI runtime';
@@ -187,13 +187,20 @@ function versionOf(binary: string): Promise<string> {
 }
 
 /**
- * Whether bwrap really starts a user namespace here as the sandbox's unprivileged uid (a kernel or LSM may
- * refuse what the sysctls allow): null when it does, else why not. About 5 ms, once per service start.
+ * The uid of the probe below: any unprivileged uid answers the question, and this one is outside the
+ * sandboxes' range, so a probe running at that moment is never mistaken for a sandbox's process (it runs
+ * in no sandbox cgroup).
  */
-function probeBwrap(launcher: string, hostUid: number): Promise<string | null> {
+const PROBE_UID = 65534;
+
+/**
+ * Whether bwrap really starts a user namespace here as an unprivileged uid (a kernel or LSM may refuse
+ * what the sysctls allow): null when it does, else why not. About 5 ms, once per service start.
+ */
+function probeBwrap(launcher: string): Promise<string | null> {
   if (!existsSync(launcher)) return Promise.resolve("polyrun's bwrap launcher is not built (run scripts/setup)");
-  const uid = String(hostUid);
-  const argv = [uid, uid, '0', '64', '1048576', '8388608', '--', which('bwrap') ?? '/usr/bin/bwrap', '--unshare-all', '--ro-bind', '/usr', '/usr', '--', '/usr/bin/true'];
+  const uid = String(PROBE_UID);
+  const argv = [uid, uid, '0', '64', '1048576', '8388608', '--', which('bwrap') ?? '/usr/bin/bwrap', '--unshare-all', '--ro-bind', '/usr', '/usr', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64', '--', '/usr/bin/true'];
   return new Promise((resolve) =>
     execFile(launcher, argv, { timeout: 10_000, env: { PATH: '/usr/bin:/bin' } }, (err, _stdout, stderr) =>
       resolve(err ? `bwrap could not start a sandbox here: ${String(stderr).trim() || err.message}` : null),
