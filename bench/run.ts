@@ -47,7 +47,8 @@ import {
   type Target,
   type Workload,
 } from './targets.js';
-import { latencyLines, renderMarkdown, throughputLines, type BenchResults, type CacheResult, type LatencyCell, type ThroughputCell } from './report.js';
+import { measureLifecycles } from './lifecycle.js';
+import { latencyLines, lifecycleLines, renderMarkdown, throughputLines, type BenchResults, type CacheResult, type LatencyCell, type ThroughputCell } from './report.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** bench/ in the sources, dist/bench/ when compiled. */
@@ -138,11 +139,13 @@ async function main(): Promise<void> {
     const targets: Target[] = [bare, cold, warm, http];
     // One more HTTP row per other sandbox backend this host has (BENCH_BACKENDS=bwrap,gvisor picks them).
     const mainBackend = polyrun.warm.host.choice.backend;
+    const backendHosts = [polyrun.warm.host];
     for (const backend of otherBackends(mainBackend)) {
       try {
         log(`starting a warm executor and the HTTP service on the ${backend} backend`);
         const extra = await createBackendExecutor(backend, LANGUAGES, cores, log);
         closers.push(() => extra.close());
+        backendHosts.push(extra.executor.host);
         const target = await HttpTarget.start(extra.executor, cores, `http-${backend}`, `HTTP end to end, warm pool, ${backend} backend`);
         closers.push(() => target.close());
         targets.push(target);
@@ -340,6 +343,12 @@ async function main(): Promise<void> {
       log(`  stage probe failed: ${(err as Error).message}`);
     }
 
+    // 5. CPU of one sandbox's life per backend (process CPU time: other load on the machine is not in it)
+    log('CPU of one sandbox life per backend');
+    await quiesceAll();
+    const lifecycle = await measureLifecycles(backendHosts, Math.max(20, runs));
+    for (const line of lifecycleLines(lifecycle)) log(`  ${line}`);
+
     // goals and report ------------------------------------------------------------------------------
     const p50 = (workload: string, target: string) => {
       const c = latency.find((x) => x.workload === workload && x.target === target && !x.error && x.samples.length);
@@ -378,6 +387,7 @@ async function main(): Promise<void> {
       throughput,
       cache,
       stages,
+      lifecycle,
       goals,
       durationS: (performance.now() - started) / 1000,
     };
@@ -391,6 +401,7 @@ async function main(): Promise<void> {
 
     process.stdout.write('\nLatency (sequential):\n' + latencyLines(latency).map((l) => `  ${l}`).join('\n') + '\n');
     process.stdout.write('\nThroughput at saturation:\n' + throughputLines(throughput).map((l) => `  ${l}`).join('\n') + '\n');
+    process.stdout.write('\nCPU of one sandbox life (start, python hello, destroy):\n' + lifecycleLines(lifecycle).map((l) => `  ${l}`).join('\n') + '\n');
     process.stdout.write('\nGoals:\n');
     for (const g of goals) process.stdout.write(`  [${g.met === null ? 'n/a' : g.met ? 'met' : 'NOT MET'}] ${g.goal}: ${g.measured}\n`);
     if (!isolateBinary) process.stdout.write('\nisolate: not installed, no isolate row (see docs/benchmarks.md).\n');

@@ -38,6 +38,8 @@ export function bpfInput(seccomp: OciSeccomp): string {
 /** Compiles policies with the helper binary into `dir`, once per distinct policy. */
 export class SeccompBpfCache {
   private readonly compiled = new Map<string, Promise<string>>();
+  /** The host builds one seccomp object per profile: its path is found without hashing the policy again. */
+  private readonly byObject = new WeakMap<OciSeccomp, Promise<string>>();
 
   constructor(
     private readonly compiler: string,
@@ -46,6 +48,16 @@ export class SeccompBpfCache {
 
   /** Path of the BPF program of `seccomp` (compiled on first use). */
   pathFor(seccomp: OciSeccomp): Promise<string> {
+    let known = this.byObject.get(seccomp);
+    if (!known) {
+      known = this.pathForPolicy(seccomp);
+      known.catch(() => this.byObject.delete(seccomp));
+      this.byObject.set(seccomp, known);
+    }
+    return known;
+  }
+
+  private pathForPolicy(seccomp: OciSeccomp): Promise<string> {
     const input = bpfInput(seccomp);
     const key = createHash('sha256').update(input).digest('hex').slice(0, 16);
     let path = this.compiled.get(key);
