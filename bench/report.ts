@@ -3,6 +3,7 @@
  * console lines ("warm p50 = 1.4x bare, +4.1 ms"). Pure: no I/O.
  */
 import { fmtMs, fmtRatio, formatLatencyVsBare, formatThroughputVsBare, summarize, type GoalResult, type Summary } from './stats.js';
+import type { LifecycleCost } from './lifecycle.js';
 import type { TargetId } from './targets.js';
 import type { JudgeBenchResult } from './judge.js';
 
@@ -93,11 +94,17 @@ export interface BenchResults {
   stages: { samples: Record<string, number[]>; cpu: Record<string, number[]> };
   /** 100 judge cases against 100 bare runs (bench/judge.ts); absent in reports made before it existed. */
   judge?: JudgeBenchResult;
+  /** CPU of one sandbox life per backend, from process CPU time (bench/lifecycle.ts). */
+  lifecycle?: LifecycleCost[];
   goals: GoalResult[];
   durationS: number;
 }
 
-const TARGET_SHORT: Record<TargetId, string> = { bare: 'bare', cold: 'cold', warm: 'warm pool', http: 'HTTP e2e', isolate: 'isolate' };
+const SHORT: Record<string, string> = { bare: 'bare', cold: 'cold', warm: 'warm pool', http: 'HTTP e2e', isolate: 'isolate' };
+/** A target's short name; the per-backend HTTP rows (`http-<backend>`) are "HTTP <backend>". */
+function targetShort(id: TargetId): string {
+  return SHORT[id] ?? (id.startsWith('http-') ? `HTTP ${id.slice(5)}` : id);
+}
 
 function cell(x: number): string {
   return Number.isFinite(x) ? fmtMs(x) : 'n/a';
@@ -116,7 +123,7 @@ function p50Of(cells: LatencyCell[], workload: string, target: TargetId): Summar
 /** One console line per latency cell: "python hello  warm pool  p50 21.3 ms = 1.9x bare, +10.1 ms". */
 export function latencyLines(cells: LatencyCell[]): string[] {
   return cells.map((c) => {
-    const name = `${c.workloadTitle.padEnd(34)} ${TARGET_SHORT[c.target].padEnd(9)}`;
+    const name = `${c.workloadTitle.padEnd(34)} ${targetShort(c.target).padEnd(9)}`;
     if (c.error) return `${name} FAILED: ${c.error}`;
     const s = summarize(c.samples);
     const bare = p50Of(cells, c.workload, 'bare');
@@ -127,11 +134,22 @@ export function latencyLines(cells: LatencyCell[]): string[] {
 
 export function throughputLines(cells: ThroughputCell[]): string[] {
   return cells.map((c) => {
-    const name = `${c.workloadTitle.padEnd(34)} ${TARGET_SHORT[c.target].padEnd(9)}`;
+    const name = `${c.workloadTitle.padEnd(34)} ${targetShort(c.target).padEnd(9)}`;
     if (c.error) return `${name} FAILED: ${c.error}`;
     const bare = cells.find((x) => x.workload === c.workload && x.target === 'bare' && !x.error);
     const vs = c.target !== 'bare' && bare ? ` = ${formatThroughputVsBare(c.perSecond, bare.perSecond)}` : '';
     return `${name} ${c.perSecond.toFixed(1)} exec/s${vs}, machine CPU ${cell(c.machineCpuMs)} ms/exec`;
+  });
+}
+
+/** One console line per backend: "bwrap  CPU 24 ms per life (+11 ms vs bare)". */
+export function lifecycleLines(cells: LifecycleCost[]): string[] {
+  const bare = cells.find((c) => c.target === 'bare' && !c.error);
+  return cells.map((c) => {
+    if (c.error) return `${c.target.padEnd(16)} FAILED: ${c.error}`;
+    const total = c.serviceCpuMs + c.childrenCpuMs;
+    const vs = c.target !== 'bare' && bare ? ` (+${fmtMs(total - bare.serviceCpuMs - bare.childrenCpuMs)} ms vs bare)` : '';
+    return `${c.target.padEnd(16)} CPU ${cell(total)} ms per life${vs}: service ${cell(c.serviceCpuMs)}, children ${cell(c.childrenCpuMs)}; wall ${cell(c.wallMs)} ms`;
   });
 }
 
@@ -156,7 +174,7 @@ export function renderMarkdown(r: BenchResults): string {
         ['memory', `${f.memoryGiB.toFixed(0)} GiB`],
         ['kernel', f.kernel],
         ['OS', f.os],
-        ['OCI runtime', f.ociRuntime],
+        ['sandbox backend (cold, warm pool, HTTP e2e rows)', f.ociRuntime],
         ['cgroup mode', f.cgroupMode],
         ['Node.js', f.node],
         ['machine busy before the bench started (1 s sample)', `${(f.busyBefore * 100).toFixed(0)}%`],
@@ -216,9 +234,10 @@ export function renderMarkdown(r: BenchResults): string {
   out.push(
     [
       '- **bare**: the same interpreter or binary started by `execFile` on the host, with the argv and env the runtime manifest gives the sandbox (compiled languages are compiled once on the host; only the run is timed). It is the floor: no isolation at all.',
-      '- **cold**: polyrun as a library (`createExecutor`, no pool): every execution starts a fresh sandbox (`runc run` + the init agent), runs the stages, and removes it after the result is returned.',
+      '- **cold**: polyrun as a library (`createExecutor`, no pool): every execution starts a fresh sandbox (on the backend in the Machine table: bwrap, or `runc run`, + the init agent), runs the stages, and removes it after the result is returned.',
       '- **warm pool**: the same with `pool: true`; the pool is refilled and all sandbox removals have finished before each timed run (`settle()` + `pool.warm()`), so the run takes a ready sandbox. Compiled languages hit the compile cache after the warm-ups, as any repeated submission does.',
       '- **HTTP e2e**: `POST /v1/execute` over loopback to the real service (`buildApp`, auth off, queue, metrics, usage store), in front of the warm-pool executor, with a keep-alive client (Node `fetch`). The time includes JSON encoding, the whole pipeline and the response.',
+      '- **HTTP oci**, **HTTP bwrap**, **HTTP gvisor**: the same HTTP target in front of a warm-pool executor of its own on another sandbox backend (every backend the host has besides the configured one; `BENCH_BACKENDS` picks them), for the per-backend comparison.',
       `- **Latency** is sequential: one execution at a time, ${s.warmups} warm-ups then ${s.runs} timed runs per cell, the targets interleaved run by run. p99 of ${s.runs} samples is close to the maximum: read it as "the slow runs".`,
       `- **Throughput** is at saturation: ${s.throughputCount} executions with ${s.concurrency} in flight (2 x cores), split in two halves run in the order bare, cold, warm, HTTP and then back, so slow drift of the machine hits every target alike. Each half is timed from its first start until every execution, sandbox removal and pool refill it caused is over (the pool starts and ends full), so nothing is left for later. The library targets have no queue: all ${s.concurrency} run at once; the HTTP service runs ${s.slots} at a time (its slots) and queues the rest.`,
       '- **CPU per execution** is the whole machine\'s busy time from `/proc/stat` over the throughput run, divided by the executions: it includes runc, the init agent, the program, the kernel, Node, *and anything else that ran on the machine meanwhile*. "bench CPU" is this Node process alone (`process.cpuUsage()`: polyrun\'s own work in the library targets, plus the HTTP client and server for HTTP). CPU ceiling = cores x 1000 / machine CPU ms per execution.',
@@ -236,14 +255,14 @@ export function renderMarkdown(r: BenchResults): string {
     const bare = p50Of(r.latency, id, 'bare');
     for (const c of r.latency.filter((x) => x.workload === id)) {
       if (c.error) {
-        latRows.push([title, TARGET_SHORT[c.target], 'failed', '', '', c.error.replace(/\|/g, '/').slice(0, 120), '', '']);
+        latRows.push([title, targetShort(c.target), 'failed', '', '', c.error.replace(/\|/g, '/').slice(0, 120), '', '']);
         continue;
       }
       const sm = summarize(c.samples);
       const prog = c.programMs.length ? cell(summarize(c.programMs).p50) : '';
       latRows.push([
         title,
-        TARGET_SHORT[c.target],
+        targetShort(c.target),
         cell(sm.p50),
         cell(sm.p90),
         cell(sm.p99),
@@ -261,11 +280,11 @@ export function renderMarkdown(r: BenchResults): string {
   out.push(`## Throughput at saturation (${s.concurrency} in flight, ${s.throughputCount} executions per cell)`);
   out.push('');
   const tpRows: string[][] = r.throughput.map((c) => {
-    if (c.error) return [c.workloadTitle, TARGET_SHORT[c.target], 'failed', c.error.replace(/\|/g, '/').slice(0, 120), '', '', '', ''];
+    if (c.error) return [c.workloadTitle, targetShort(c.target), 'failed', c.error.replace(/\|/g, '/').slice(0, 120), '', '', '', ''];
     const bare = r.throughput.find((x) => x.workload === c.workload && x.target === 'bare' && !x.error);
     return [
       c.workloadTitle,
-      TARGET_SHORT[c.target],
+      targetShort(c.target),
       c.perSecond.toFixed(1),
       c.target === 'bare' || !bare ? '' : formatThroughputVsBare(c.perSecond, bare.perSecond),
       cell(c.machineCpuMs),
@@ -328,6 +347,29 @@ export function renderMarkdown(r: BenchResults): string {
     ),
   );
   out.push('');
+
+  if (r.lifecycle?.length) {
+    out.push('## CPU of one sandbox life, per backend');
+    out.push('');
+    out.push(
+      "Start a sandbox, run python hello in it, destroy it, one after another (bench/lifecycle.ts), on each backend this host has, next to the bare program. The CPU is this process's and its reaped descendants' CPU time (`/proc/self/stat`): the runtime or bwrap, polyrun-init and the program are all in it, and other work on the machine is not, so this table holds on a busy machine where the throughput table's machine-wide CPU does not. Kernel work done later in kernel threads (freeing a network namespace) is in neither.",
+    );
+    out.push('');
+    out.push(
+      table(
+        ['target', 'CPU ms per life', 'vs bare', 'of which the service', 'of which its children', 'wall ms per life (sequential)'],
+        r.lifecycle.map((c) => {
+          if (c.error) return [c.target, 'failed', c.error.replace(/\|/g, '/').slice(0, 100), '', '', ''];
+          const bare = r.lifecycle!.find((x) => x.target === 'bare' && !x.error);
+          const total = c.serviceCpuMs + c.childrenCpuMs;
+          const vs = c.target === 'bare' || !bare ? '' : `+${fmtMs(total - bare.serviceCpuMs - bare.childrenCpuMs)} ms`;
+          return [c.target, cell(total), vs, cell(c.serviceCpuMs), cell(c.childrenCpuMs), cell(c.wallMs)];
+        }),
+        ['l', 'r', 'l', 'r', 'r', 'r'],
+      ),
+    );
+    out.push('');
+  }
 
   out.push('## isolate');
   out.push('');

@@ -10,7 +10,9 @@
  *
  * Environment: BENCH_RUNS (timed runs per latency cell, default 50; the other counts scale with it),
  * BENCH_WARMUPS (3), BENCH_THROUGHPUT_COUNT (default 2 x BENCH_RUNS = 100), BENCH_OUT (the markdown file,
- * default docs/benchmarks.md; "-" prints it only), BENCH_ISOLATE (path of an isolate binary).
+ * default docs/benchmarks.md; "-" prints it only), BENCH_ISOLATE (path of an isolate binary),
+ * BENCH_BACKENDS (the sandbox backends that get an HTTP row beside the configured one's; default all the
+ * host has: oci, bwrap, gvisor).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -18,6 +20,8 @@ import { cpus, loadavg, release, totalmem } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadManifests } from '../src/runtimes/registry.js';
+import type { BackendName } from '../src/sandbox/backend.js';
+import { bwrapBlocker, gvisorBlocker, hostFacts } from '../src/sandbox/backends/choose.js';
 import {
   cpuMsPerExecution,
   busyShare,
@@ -35,6 +39,7 @@ import {
   LibraryTarget,
   WORKLOADS,
   cppHello,
+  createBackendExecutor,
   createPolyrun,
   findIsolate,
   measureStages,
@@ -43,7 +48,8 @@ import {
   type Workload,
 } from './targets.js';
 import { judgeLines, measureJudge, type JudgeBenchResult } from './judge.js';
-import { latencyLines, renderMarkdown, throughputLines, type BenchResults, type CacheResult, type LatencyCell, type ThroughputCell } from './report.js';
+import { measureLifecycles } from './lifecycle.js';
+import { latencyLines, lifecycleLines, renderMarkdown, throughputLines, type BenchResults, type CacheResult, type LatencyCell, type ThroughputCell } from './report.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** bench/ in the sources, dist/bench/ when compiled. */
@@ -63,6 +69,14 @@ function intEnv(name: string, fallback: number): number {
 const started = performance.now();
 function log(msg: string): void {
   process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)}s] ${msg}\n`);
+}
+
+/** The sandbox backends benchmarked beside the main one: BENCH_BACKENDS (comma-separated), else all this host has. */
+function otherBackends(main: BackendName): BackendName[] {
+  const facts = hostFacts({ launcher: resolve(PROJECT_ROOT, 'build', 'polyrun-launch'), seccompCompiler: resolve(PROJECT_ROOT, 'build', 'polyrun-seccomp-bpf') });
+  const all: BackendName[] = ['oci', ...(bwrapBlocker(facts) ? [] : ['bwrap' as const]), ...(gvisorBlocker(facts) ? [] : ['gvisor' as const])];
+  const wanted = process.env.BENCH_BACKENDS?.split(',').filter(Boolean);
+  return all.filter((b) => b !== main && (!wanted || wanted.includes(b)));
 }
 
 function readCpu(): CpuTimes {
@@ -124,6 +138,22 @@ async function main(): Promise<void> {
     const cold = new LibraryTarget('cold', 'polyrun library, cold (no pool)', polyrun.cold);
     const warm = new LibraryTarget('warm', 'polyrun library, warm pool', polyrun.warm);
     const targets: Target[] = [bare, cold, warm, http];
+    // One more HTTP row per other sandbox backend this host has (BENCH_BACKENDS=bwrap,gvisor picks them).
+    const mainBackend = polyrun.warm.host.choice.backend;
+    const backendHosts = [polyrun.warm.host];
+    for (const backend of otherBackends(mainBackend)) {
+      try {
+        log(`starting a warm executor and the HTTP service on the ${backend} backend`);
+        const extra = await createBackendExecutor(backend, LANGUAGES, cores, log);
+        closers.push(() => extra.close());
+        backendHosts.push(extra.executor.host);
+        const target = await HttpTarget.start(extra.executor, cores, `http-${backend}`, `HTTP end to end, warm pool, ${backend} backend`);
+        closers.push(() => target.close());
+        targets.push(target);
+      } catch (err) {
+        log(`${backend}: could not start (${(err as Error).message.split('\n')[0]}), no row`);
+      }
+    }
     const isolateBinary = await findIsolate();
     const isolateNote = isolateBinary
       ? `isolate found at ${isolateBinary}: its row times --init + copy + --run + --cleanup per execution (the counterpart of polyrun's cold row), same argv, host-compiled binaries.`
@@ -325,6 +355,12 @@ async function main(): Promise<void> {
     }
     for (const line of judgeLines(judge)) log(`  ${line}`);
 
+    // 6. CPU of one sandbox's life per backend (process CPU time: other load on the machine is not in it)
+    log('CPU of one sandbox life per backend');
+    await quiesceAll();
+    const lifecycle = await measureLifecycles(backendHosts, Math.max(20, runs));
+    for (const line of lifecycleLines(lifecycle)) log(`  ${line}`);
+
     // goals and report ------------------------------------------------------------------------------
     const p50 = (workload: string, target: string) => {
       const c = latency.find((x) => x.workload === workload && x.target === target && !x.error && x.samples.length);
@@ -349,7 +385,7 @@ async function main(): Promise<void> {
         memoryGiB: totalmem() / 1024 ** 3,
         kernel: release(),
         os: osName(),
-        ociRuntime: `${polyrun.warm.host.config.ociRuntime}: ${await polyrun.warm.host.runtime.version().catch(() => 'version unknown')}`,
+        ociRuntime: `${polyrun.warm.host.choice.backend}: ${await polyrun.warm.host.backend.version().catch(() => 'version unknown')}`,
         cgroupMode: cgroupModeDescription(polyrun.warm.host.layout.mode),
         node: process.version,
         loadBefore,
@@ -364,6 +400,7 @@ async function main(): Promise<void> {
       cache,
       stages,
       judge,
+      lifecycle,
       goals,
       durationS: (performance.now() - started) / 1000,
     };
@@ -377,6 +414,7 @@ async function main(): Promise<void> {
 
     process.stdout.write('\nLatency (sequential):\n' + latencyLines(latency).map((l) => `  ${l}`).join('\n') + '\n');
     process.stdout.write('\nThroughput at saturation:\n' + throughputLines(throughput).map((l) => `  ${l}`).join('\n') + '\n');
+    process.stdout.write('\nCPU of one sandbox life (start, python hello, destroy):\n' + lifecycleLines(lifecycle).map((l) => `  ${l}`).join('\n') + '\n');
     process.stdout.write('\nGoals:\n');
     for (const g of goals) process.stdout.write(`  [${g.met === null ? 'n/a' : g.met ? 'met' : 'NOT MET'}] ${g.goal}: ${g.measured}\n`);
     if (!isolateBinary) process.stdout.write('\nisolate: not installed, no isolate row (see docs/benchmarks.md).\n');

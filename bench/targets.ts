@@ -17,6 +17,8 @@ import { defaultConfig } from '../src/config/schema.js';
 import type { ExecutionRequest } from '../src/contract/request.js';
 import type { ExecutionResult } from '../src/contract/result.js';
 import { createExecutor, type SandboxExecutor } from '../src/executor/executor.js';
+import { loadConfig } from '../src/config/load.js';
+import type { BackendName } from '../src/sandbox/backend.js';
 import { DEFAULT_LIMITS } from '../src/limits/limits.js';
 import type { RuntimeManifest } from '../src/runtimes/manifest.js';
 import { BASE_ENV, planExecution, type ExecutionPlan } from '../src/runtimes/plan.js';
@@ -88,7 +90,8 @@ export function toRequest(w: Workload): ExecutionRequest {
 
 // --- the interface --------------------------------------------------------------------------------
 
-export type TargetId = 'bare' | 'cold' | 'warm' | 'http' | 'isolate';
+/** `http-<backend>`: the HTTP target in front of a warm executor on another sandbox backend. */
+export type TargetId = 'bare' | 'cold' | 'warm' | 'http' | 'isolate' | `http-${BackendName}`;
 
 export interface Sample {
   /** Wall time as the caller sees it, ms. */
@@ -262,14 +265,13 @@ export class LibraryTarget implements Target {
 // --- the HTTP service -------------------------------------------------------------------------------
 
 export class HttpTarget implements Target {
-  readonly id = 'http';
-  readonly title = 'HTTP end to end (POST /v1/execute, warm pool)';
-
   private constructor(
     private readonly app: FastifyInstance,
     readonly url: string,
     private readonly executor: SandboxExecutor,
     private readonly dataDir: string,
+    readonly id: TargetId,
+    readonly title: string,
   ) {}
 
   /**
@@ -277,7 +279,12 @@ export class HttpTarget implements Target {
    * port, in front of `executor` (which it does not close). Rate limits and quotas of the anonymous tenant
    * are raised out of the way: the bench measures execution, not the limiter.
    */
-  static async start(executor: SandboxExecutor, slots: number): Promise<HttpTarget> {
+  static async start(
+    executor: SandboxExecutor,
+    slots: number,
+    id: TargetId = 'http',
+    title = 'HTTP end to end (POST /v1/execute, warm pool)',
+  ): Promise<HttpTarget> {
     const dataDir = await mkdtemp(join(tmpdir(), 'polyrun-bench-http-'));
     const config = validateConfig(
       mergeLayers(defaultConfig(cpus().length), {
@@ -297,7 +304,7 @@ export class HttpTarget implements Target {
     await app.listen({ host: '127.0.0.1', port: 0 });
     const address = app.server.address();
     if (!address || typeof address === 'string') throw new Error('the service did not report a TCP address');
-    return new HttpTarget(app, `http://127.0.0.1:${address.port}`, executor, dataDir);
+    return new HttpTarget(app, `http://127.0.0.1:${address.port}`, executor, dataDir, id, title);
   }
 
   async prepare(): Promise<void> {}
@@ -450,6 +457,32 @@ export async function createPolyrun(languages: string[], slots: number, log: (ms
     close: async () => {
       await Promise.all([cold.close(), warm.close()]);
       for (const d of dataDirs) await rm(d, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A warm-pool executor on another sandbox backend (its own temp data dir), for the per-backend HTTP rows.
+ * The service's configuration (env included) with sandbox.backend set.
+ */
+export async function createBackendExecutor(
+  backend: BackendName,
+  languages: string[],
+  slots: number,
+  log: (msg: string) => void,
+): Promise<{ executor: SandboxExecutor; close(): Promise<void> }> {
+  const dataDir = await mkdtemp(join(tmpdir(), `polyrun-bench-${backend}-`));
+  const base = loadConfig([]).config;
+  const config = { ...base, sandbox: { ...base.sandbox, backend } };
+  const logger = (level: string, msg: string, fields?: Record<string, unknown>) => {
+    if (level !== 'info') log(`polyrun (${backend}) ${level}: ${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}`);
+  };
+  const executor = await createExecutor({ config, dataDir, languages, pool: true, slots, log: logger });
+  return {
+    executor,
+    close: async () => {
+      await executor.close();
+      await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

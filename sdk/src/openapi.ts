@@ -234,6 +234,8 @@ export interface paths {
                         };
                         /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only */
                         network?: "none" | "loopback";
+                        /** @description "default": the node's sandbox backend; "gvisor": the hardened tier (gVisor), where the node has it (GET /v1/system) and the tenant may use it */
+                        isolation?: "default" | "gvisor";
                     };
                 };
             };
@@ -413,6 +415,8 @@ export interface paths {
                         };
                         /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only */
                         network?: "none" | "loopback";
+                        /** @description "default": the node's sandbox backend; "gvisor": the hardened tier (gVisor), where the node has it (GET /v1/system) and the tenant may use it */
+                        isolation?: "default" | "gvisor";
                     };
                 };
             };
@@ -711,6 +715,90 @@ export interface paths {
                                 };
                             };
                         }[];
+                    };
+                };
+                /** @description every polyrun error */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description every polyrun error */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description machine-readable, see docs/api.md */
+                                code: string;
+                                /** @description for a human */
+                                message: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/system": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The sandbox backend that runs executions on this node, why it was chosen, and the isolation levels offered */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            sandbox: {
+                                /** @description oci, bwrap or gvisor */
+                                backend: string;
+                                /** @description the program behind it: runc, crun, runsc or bwrap */
+                                runtime: string;
+                                reason: string;
+                                /** @description values a request may give as `isolation` */
+                                isolations: string[];
+                                /** @description isolation levels not offered here, and why */
+                                unavailable: {
+                                    [key: string]: string;
+                                };
+                            };
+                        };
                     };
                 };
                 /** @description every polyrun error */
@@ -2163,6 +2251,8 @@ export interface paths {
                         };
                         /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only */
                         network?: "none" | "loopback";
+                        /** @description "default": the node's sandbox backend; "gvisor": the hardened tier (gVisor), where the node has it (GET /v1/system) and the tenant may use it */
+                        isolation?: "default" | "gvisor";
                         args?: string[];
                         cases: {
                             name?: string;

@@ -6,6 +6,8 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { detectCgroupLayout } from '../sandbox/cgroups.js';
+import { bwrapBlocker, chooseBackend, gvisorBlocker, hostFacts, type BackendSetting } from '../sandbox/backends/choose.js';
+import { projectPath } from '../project.js';
 import { loadConfigFile } from '../config/load.js';
 import { createExecutor } from '../executor/executor.js';
 import { parse } from './args.js';
@@ -44,7 +46,37 @@ function hybridV2Controllers(): string[] {
   }
 }
 
-export async function hostChecks(ociRuntime: string): Promise<Check[]> {
+/**
+ * The sandbox backend checks: which backend the setting gives on this host and why, what bwrap needs
+ * (required when it is the backend: bubblewrap, the helpers, unprivileged user namespaces, on Ubuntu
+ * 23.10+ the AppArmor restriction on them), and whether the gVisor tier is there. The service's own
+ * choice (with a real bwrap start for `auto`) is shown by the "sandboxes start" check below.
+ */
+function backendChecks(setting: BackendSetting, ociRuntime: string): Check[] {
+  const facts = hostFacts({ launcher: projectPath('build', 'polyrun-launch'), seccompCompiler: projectPath('build', 'polyrun-seccomp-bpf') });
+  const choice = chooseBackend(setting, ociRuntime, facts);
+  const bwrap = bwrapBlocker(facts);
+  const gvisor = gvisorBlocker(facts);
+  return [
+    { name: 'sandbox backend', ok: true, detail: `${choice.backend} (${choice.runtime}): ${choice.reason}` },
+    {
+      name: 'bwrap backend',
+      ok: bwrap === null,
+      detail: bwrap ?? 'bubblewrap, its helpers and unprivileged user namespaces are there',
+      fix: bwrap ?? undefined,
+      optional: choice.backend !== 'bwrap',
+    },
+    {
+      name: 'gVisor tier (isolation: "gvisor")',
+      ok: gvisor === null,
+      detail: gvisor ?? 'runsc is installed',
+      fix: gvisor ?? undefined,
+      optional: choice.backend !== 'gvisor',
+    },
+  ];
+}
+
+export async function hostChecks(ociRuntime: string, backend: BackendSetting = 'oci'): Promise<Check[]> {
   const checks: Check[] = [];
   const isRoot = process.getuid?.() === 0;
   checks.push({
@@ -85,14 +117,19 @@ export async function hostChecks(ociRuntime: string): Promise<Check[]> {
   } catch (err) {
     checks.push({ name: 'cgroups', ok: false, detail: (err as Error).message, fix: 'mount cgroupfs at /sys/fs/cgroup' });
   }
-  const runtimeVersion = await version(ociRuntime);
+  checks.push(...backendChecks(backend, ociRuntime));
+  const facts = hostFacts({ launcher: projectPath('build', 'polyrun-launch'), seccompCompiler: projectPath('build', 'polyrun-seccomp-bpf') });
+  const oci = chooseBackend('oci', ociRuntime, facts).runtime;
+  const runtimeVersion = await version(oci);
   checks.push({
-    name: `OCI runtime ${ociRuntime}`,
+    name: `OCI runtime ${oci}${ociRuntime === 'auto' ? ' (auto)' : ''}`,
     ok: runtimeVersion !== null,
     detail: runtimeVersion ?? 'not found',
-    fix: `apt-get install ${ociRuntime} (or run scripts/setup)`,
+    fix: `apt-get install ${oci} (or run scripts/setup)`,
+    // Needed by the oci backend; with bwrap it is the fallback, with gVisor runsc is the runtime.
+    optional: backend === 'bwrap' || backend === 'gvisor',
   });
-  for (const other of ['crun', 'runsc'].filter((r) => r !== ociRuntime)) {
+  for (const other of ['crun', 'runsc'].filter((r) => r !== oci)) {
     const v = await version(other);
     checks.push({
       name: `alternative runtime ${other}`,
@@ -120,13 +157,15 @@ export async function doctorCommand(args: string[]): Promise<number> {
   const { values } = parse(args, { config: { type: 'string' } });
   const { config } = loadConfigFile(values.config);
   const ociRuntime = config.sandbox.ociRuntime;
-  const checks = await hostChecks(ociRuntime);
+  const checks = await hostChecks(ociRuntime, config.sandbox.backend);
   const required = checks.filter((c) => !c.optional);
   if (required.every((c) => c.ok)) {
     const started = performance.now();
     try {
       const executor = await createExecutor({ config });
       const health = executor.health();
+      const info = executor.sandboxInfo();
+      checks.push({ name: 'backend in use', ok: true, detail: `${info.backend} (${info.runtime}): ${info.reason}` });
       checks.push({
         name: 'sandboxes start',
         ok: health.ready,

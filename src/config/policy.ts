@@ -2,7 +2,7 @@
  * Tenant policies: what one tenant may do (rate, quotas, limit ceilings, languages). Pure logic: the
  * built-in policy, overlaid by the config's `defaultPolicy`, overlaid by the tenant's own entry.
  */
-import { NETWORK_MODES, type NetworkMode } from '../contract/profile.js';
+import { NETWORK_MODES, type Isolation, type NetworkMode } from '../contract/profile.js';
 import { MAX_LIMITS, overlay, type LimitTable } from '../limits/limits.js';
 import type { PolicyOverride, PolyrunConfig } from './schema.js';
 
@@ -14,6 +14,8 @@ export interface TenantPolicy {
   languages: '*' | string[];
   /** Network modes a request may ask for. */
   network: NetworkMode[];
+  /** Isolation levels a request may ask for (the gVisor tier only when granted). */
+  isolation: Isolation[];
   sessions: SessionPolicy;
 }
 
@@ -46,6 +48,7 @@ export const BUILTIN_POLICY: TenantPolicy = {
   maxLimits: MAX_LIMITS,
   languages: '*',
   network: [...NETWORK_MODES],
+  isolation: ['default'],
   sessions: {
     maxOpen: 4,
     idleTimeoutMs: 5 * 60_000,
@@ -65,6 +68,7 @@ export function applyPolicyOverride(base: TenantPolicy, patch: PolicyOverride | 
     maxLimits: overlay(base.maxLimits, patch.maxLimits),
     languages: patch.languages ?? base.languages,
     network: patch.network ?? base.network,
+    isolation: patch.isolation ?? base.isolation,
     sessions: { ...base.sessions, ...Object.fromEntries(Object.entries(patch.sessions ?? {}).filter(([, v]) => v !== undefined)) },
   };
 }

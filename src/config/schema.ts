@@ -3,7 +3,7 @@
  * defaults. Pure data: loading and merging live in load.ts.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { NETWORK_MODES } from '../contract/profile.js';
+import { ISOLATIONS, NETWORK_MODES } from '../contract/profile.js';
 import { StageLimitsOverrideSchema } from '../limits/limits.js';
 
 const PositiveInt = (description: string) => Type.Integer({ minimum: 1, description });
@@ -45,6 +45,12 @@ export const PolicyOverrideSchema = Type.Object(
       Type.Array(Type.Union(NETWORK_MODES.map((m) => Type.Literal(m))), {
         uniqueItems: true,
         description: 'network modes the tenant may ask for ("none" is the default of every request)',
+      }),
+    ),
+    isolation: Type.Optional(
+      Type.Array(Type.Union(ISOLATIONS.map((m) => Type.Literal(m))), {
+        uniqueItems: true,
+        description: 'isolation levels the tenant may ask for: ["default"] unless a hardened tier ("gvisor") is granted',
       }),
     ),
     sessions: Type.Optional(
@@ -95,7 +101,11 @@ export const ConfigSchema = Type.Object(
     audit: Type.Object({ includeSource: Type.Boolean() }, { additionalProperties: false }),
     sandbox: Type.Object(
       {
-        ociRuntime: Type.String({ minLength: 1, description: 'OCI runtime binary: runc, crun or runsc' }),
+        backend: Type.Union(
+          [Type.Literal('auto'), Type.Literal('oci'), Type.Literal('bwrap'), Type.Literal('gvisor')],
+          { description: 'what starts sandboxes: auto (the cheapest that works here), oci, bwrap or gvisor' },
+        ),
+        ociRuntime: Type.String({ minLength: 1, description: 'OCI runtime binary: runc, crun, runsc, or auto (crun where it works)' }),
         stateDir: Type.String({ minLength: 1, description: 'runtime state, bundles and the prepared root' }),
         pool: Type.Boolean({ description: 'keep pre-started sandboxes ready (warm pool)' }),
         poolMax: PositiveInt('most pre-started sandboxes kept'),
@@ -165,7 +175,9 @@ export function defaultConfig(cpuCount: number): PolyrunConfig {
     trustProxy: false,
     audit: { includeSource: false },
     sandbox: {
-      ociRuntime: 'runc',
+      // auto: bwrap where it works (it passes the whole suite at the lowest cost), else oci (backends/choose.ts)
+      backend: 'auto',
+      ociRuntime: 'auto',
       stateDir: '/run/polyrun',
       pool: true,
       poolMax: 8,

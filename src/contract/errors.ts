@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   FORBIDDEN: 403,
   LANGUAGE_NOT_ALLOWED: 403,
   NETWORK_NOT_ALLOWED: 403,
+  ISOLATION_NOT_ALLOWED: 403,
   NOT_FOUND: 404,
   SESSION_BUSY: 409,
   KERNEL_RUNNING: 409,
@@ -83,6 +84,11 @@ export const errors = {
   networkNotAllowed: (mode: string, allowed: readonly string[]) =>
     new PolyrunError('NETWORK_NOT_ALLOWED', `this API key may not use network mode "${mode}"; allowed: ${allowed.join(', ')}`, {
       network: mode,
+      allowed,
+    }),
+  isolationNotAllowed: (isolation: string, allowed: readonly string[]) =>
+    new PolyrunError('ISOLATION_NOT_ALLOWED', `this API key may not use isolation "${isolation}"; allowed: ${allowed.join(', ')}`, {
+      isolation,
       allowed,
     }),
   notFound: (message: string) => new PolyrunError('NOT_FOUND', message),

@@ -3,6 +3,7 @@
  * chosen per execution. The warm pool keeps sandboxes per profile.
  *
  * - `seccomp`: the name of a policy file in src/sandbox/seccomp/ (data).
+ * - `isolation`: absent = the host's backend; "gvisor" = the gVisor tier (src/sandbox/backends/gvisor.ts).
  * - `network`: "none" = a private network namespace with loopback only and no inet sockets (the default);
  *   "loopback" = the same private namespace, inet sockets allowed, so a program can talk to itself
  *   (a test server and its client). Nothing outside the sandbox is reachable in either mode.
@@ -12,10 +13,19 @@ import { Type, type Static } from '@sinclair/typebox';
 export const NETWORK_MODES = ['none', 'loopback'] as const;
 export type NetworkMode = (typeof NETWORK_MODES)[number];
 
+/**
+ * Isolation levels a request may ask for: "default" (the host's sandbox backend) or "gvisor" (the
+ * hardened tier: gVisor's user-space kernel; only where the host has runsc and the tenant's policy allows it).
+ */
+export const ISOLATIONS = ['default', 'gvisor'] as const;
+export type Isolation = (typeof ISOLATIONS)[number];
+
 export const SandboxProfileSchema = Type.Object(
   {
     seccomp: Type.Literal('default'),
     network: Type.Union(NETWORK_MODES.map((m) => Type.Literal(m))),
+    /** Absent = "default"; a gVisor sandbox is started by the gVisor backend and pooled apart. */
+    isolation: Type.Optional(Type.Literal('gvisor')),
   },
   { additionalProperties: false },
 );
@@ -25,5 +35,5 @@ export const DEFAULT_PROFILE: SandboxProfile = { seccomp: 'default', network: 'n
 
 /** A stable key for maps (the pool keeps one list per profile). */
 export function profileKey(profile: SandboxProfile): string {
-  return `${profile.seccomp}/${profile.network}`;
+  return `${profile.seccomp}/${profile.network}${profile.isolation ? `/${profile.isolation}` : ''}`;
 }

@@ -5,7 +5,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { DEFAULT_BOUNDS, StageLimitsOverrideSchema } from '../limits/limits.js';
-import { NETWORK_MODES } from './profile.js';
+import { ISOLATIONS, NETWORK_MODES } from './profile.js';
 
 export const FILE_ENCODINGS = ['utf8', 'base64', 'hex'] as const;
 export type FileEncoding = (typeof FILE_ENCODINGS)[number];
@@ -37,6 +37,12 @@ export const ExecuteBodySchema = Type.Object(
         description: '"none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only',
       }),
     ),
+    isolation: Type.Optional(
+      Type.Union(ISOLATIONS.map((m) => Type.Literal(m)), {
+        description:
+          '"default": the node\'s sandbox backend; "gvisor": the hardened tier (gVisor), where the node has it (GET /v1/system) and the tenant may use it',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -62,6 +68,7 @@ export interface ExecutionRequest {
   limits?: Partial<Static<typeof StageLimitsOverrideSchema>>;
   compileLimits?: Partial<Static<typeof StageLimitsOverrideSchema>>;
   network?: ExecuteBody['network'];
+  isolation?: ExecuteBody['isolation'];
 }
 
 /** The library request as a body: files and stdin as base64, so no byte is reinterpreted. */
@@ -76,5 +83,6 @@ export function requestToBody(request: ExecutionRequest): ExecuteBody {
     ...(request.limits ? { limits: request.limits } : {}),
     ...(request.compileLimits ? { compileLimits: request.compileLimits } : {}),
     ...(request.network ? { network: request.network } : {}),
+    ...(request.isolation ? { isolation: request.isolation } : {}),
   };
 }

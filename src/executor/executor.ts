@@ -39,7 +39,7 @@ import { Sandbox, type SandboxShape } from '../sandbox/sandbox.js';
 import { LocalJobContext } from './local-context.js';
 import { ExecutionRunner, type ExecutorLog } from './runner.js';
 import { shapeFor } from './shape.js';
-import type { Executor, ExecutorHealth } from './types.js';
+import type { Executor, ExecutorHealth, SandboxInfo } from './types.js';
 
 export interface ExecutorOptions {
   /** The service configuration (sandbox settings, data dir, slots); default: loadConfig with no flags. */
@@ -146,6 +146,7 @@ export class SandboxExecutor implements Executor {
     const host = await SandboxHost.create({
       ...SANDBOX_IDS,
       stateDir: opts.stateDir ?? config.sandbox.stateDir,
+      backend: config.sandbox.backend,
       ociRuntime: config.sandbox.ociRuntime,
       initBinary: opts.initBinary ?? projectPath('build', 'polyrun-init'),
       mounts: [...new Set(manifests.flatMap((m) => m.mounts ?? []))],
@@ -183,6 +184,19 @@ export class SandboxExecutor implements Executor {
     // The cache vouches for the toolchains, never for the OCI runtime: prove that sandboxes start.
     await executor.prove();
     return executor;
+  }
+
+  /** The backend that starts this host's sandboxes, why it was chosen, and the isolation levels offered. */
+  sandboxInfo(): SandboxInfo {
+    const { backend, runtime, reason } = this.host.choice;
+    const gvisor = this.host.gvisorUnavailable;
+    return {
+      backend,
+      runtime,
+      reason,
+      isolations: gvisor === null ? ['default', 'gvisor'] : ['default'],
+      unavailable: gvisor === null ? {} : { gvisor },
+    };
   }
 
   /** Whether sandboxes start (the last proof); the detail names no host path (it is shown on /readyz). */

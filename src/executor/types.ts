@@ -20,9 +20,23 @@ export interface ExecutorHealth {
   detail: string;
 }
 
+/** Which sandbox backend runs executions and why (GET /v1/system, `polyrun doctor`). */
+export interface SandboxInfo {
+  backend: string;
+  /** The program behind it: runc, crun, runsc or bwrap. */
+  runtime: string;
+  reason: string;
+  /** The isolation levels a request may ask for here ("default" always; "gvisor" when the host has it). */
+  isolations: string[];
+  /** Why a known isolation level is not offered on this host. */
+  unavailable: Record<string, string>;
+}
+
 export interface Executor extends RuntimeLookup {
   /** Run one job (the queue worker's processor); what the program did is a result with a status. */
   run(job: ExecutionJob, context: JobContext): Promise<ExecutionResult>;
   health(): ExecutorHealth;
+  /** The sandbox backend in use; absent for executors without sandboxes (test fakes). */
+  sandboxInfo?(): SandboxInfo;
   close(): Promise<void>;
 }

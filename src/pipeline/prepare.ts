@@ -84,7 +84,9 @@ function resolveRuntime(body: ExecuteBody, ctx: PrepareContext): RuntimeInfo {
 function resolveProfile(body: ExecuteBody, policy: TenantPolicy): SandboxProfile {
   const network = body.network ?? DEFAULT_PROFILE.network;
   if (!policy.network.includes(network)) throw errors.networkNotAllowed(network, policy.network);
-  return { ...DEFAULT_PROFILE, network };
+  const isolation = body.isolation ?? 'default';
+  if (!policy.isolation.includes(isolation)) throw errors.isolationNotAllowed(isolation, policy.isolation);
+  return { ...DEFAULT_PROFILE, network, ...(isolation === 'gvisor' ? { isolation } : {}) };
 }
 
 function violationDetail(v: LimitViolation): LimitViolationDetail {

@@ -7,7 +7,7 @@
  * absolute because OCI runtimes disagree on relative ones (runc nests them under the caller's own cgroup
  * per hierarchy, crun under the root), and one absolute path means the same dir to runc, crun and runsc.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type CgroupMode = 'v1' | 'v2';
@@ -76,6 +76,11 @@ export class SandboxCgroup {
   constructor(
     private readonly layout: CgroupLayout,
     readonly relativePath: string,
+    /**
+     * Processes of the backend itself inside the cgroup besides polyrun-init (bwrap's monitor): added to
+     * every pids limit, so the program gets the same count whichever backend runs it.
+     */
+    private readonly pidsOverhead = 0,
   ) {}
 
   private file(controller: string, name: string): string {
@@ -139,12 +144,90 @@ export class SandboxCgroup {
         writeFileSync(limit, String(memoryBytes));
         tryWrite(memsw, String(memoryBytes));
       }
-      writeFileSync(this.file('pids', 'pids.max'), String(processes));
+      writeFileSync(this.file('pids', 'pids.max'), String(processes + this.pidsOverhead));
       return;
     }
     writeFileSync(this.file('memory', 'memory.max'), String(memoryBytes));
     tryWrite(this.file('memory', 'memory.swap.max'), '0');
-    writeFileSync(this.file('pids', 'pids.max'), String(processes));
+    writeFileSync(this.file('pids', 'pids.max'), String(processes + this.pidsOverhead));
+  }
+
+  /**
+   * The dirs of this cgroup in each hierarchy polyrun uses (v1: memory, pids, cpu, cpuacct; v2: the
+   * unified one). Backends that are not OCI runtimes (bwrap) create and remove the cgroup themselves.
+   */
+  dirs(): string[] {
+    const bases = this.layout.mode === 'v1' ? Object.values(this.layout.base) : [this.layout.base['']!];
+    return [...new Set(bases)].map((base) => join(base, this.relativePath));
+  }
+
+  /** The `cgroup.procs` file of every dir: a process written into each is wholly inside the cgroup. */
+  procsFiles(): string[] {
+    return this.dirs().map((dir) => join(dir, 'cgroup.procs'));
+  }
+
+  /**
+   * Create the cgroup with its first limits, before any process is in it. On v2 the controllers are
+   * enabled down the path first (a child can only use what its parent's cgroup.subtree_control grants).
+   */
+  create(limits: { memoryBytes: number; processes: number; cpuShares: number }): void {
+    if (this.layout.mode === 'v2') {
+      const base = this.layout.base['']!;
+      const parts = this.relativePath.split('/').filter(Boolean);
+      for (let i = 0; i < parts.length; i++) {
+        const dir = join(base, ...parts.slice(0, i));
+        const missing = ['memory', 'pids', 'cpu'].filter((c) => !readText(join(dir, 'cgroup.subtree_control')).split(' ').includes(c));
+        if (missing.length > 0) writeFileSync(join(dir, 'cgroup.subtree_control'), missing.map((c) => `+${c}`).join(' '));
+        mkdirSync(join(base, ...parts.slice(0, i + 1)), { recursive: true });
+      }
+    } else {
+      for (const dir of this.dirs()) mkdirSync(dir, { recursive: true });
+    }
+    if (this.layout.mode === 'v1') {
+      // memsw may only be set once memory is, and must not be below it.
+      writeFileSync(this.file('memory', 'memory.limit_in_bytes'), String(limits.memoryBytes));
+      tryWrite(this.file('memory', 'memory.memsw.limit_in_bytes'), String(limits.memoryBytes));
+      writeFileSync(this.file('pids', 'pids.max'), String(limits.processes + this.pidsOverhead));
+    } else {
+      this.setLimits(limits.memoryBytes, limits.processes);
+    }
+    this.setCpuShares(limits.cpuShares);
+  }
+
+  /**
+   * SIGKILL every process in the cgroup but `spare` (a backend's own process that reaps the others and
+   * then exits by itself), until none is left or `rounds` passes found it still busy.
+   */
+  killAll(spare?: number, rounds = 20): void {
+    for (let i = 0; i < rounds; i++) {
+      let pids: number[];
+      try {
+        pids = this.processes().filter((pid) => pid !== spare);
+      } catch {
+        return; // the cgroup is gone
+      }
+      if (pids.length === 0) return;
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+  }
+
+  /** Remove the cgroup's dirs (each must be empty of processes); returns the ones that could not be removed. */
+  remove(): string[] {
+    const left: string[] = [];
+    for (const dir of this.dirs()) {
+      try {
+        rmdirSync(dir);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') left.push(dir);
+      }
+    }
+    return left;
   }
 }
 
@@ -165,4 +248,34 @@ export function hierarchyBases(): string[] {
   return parseMountInfo(readFileSync('/proc/self/mountinfo', 'utf8'))
     .filter((m) => m.fsType === 'cgroup' || m.fsType === 'cgroup2')
     .map((m) => m.mountPoint);
+}
+
+/**
+ * SIGKILL every process in one cgroup dir (of any hierarchy), a few rounds, then remove the dir. For the
+ * start-up sweep: a dead instance's sandbox whose processes outlived it (bwrap has no runtime to ask).
+ */
+export async function killAndRemoveCgroupDir(dir: string): Promise<boolean> {
+  for (let round = 0; round < 20; round++) {
+    let pids: number[] = [];
+    try {
+      pids = readText(join(dir, 'cgroup.procs')).split('\n').filter(Boolean).map(Number);
+    } catch {
+      // no procs file: not a cgroup dir, or gone
+    }
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    try {
+      rmdirSync(dir);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10)); // the kernel finishes the exits
+  }
+  return false;
 }

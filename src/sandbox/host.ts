@@ -6,21 +6,37 @@
  * Layout under the state dir (default /run/polyrun, root-only except the rootfs, which the sandbox's
  * mapped uids must be able to traverse):
  *   rootfs-<hash>/            prepared root, shared by all instances with the same content
- *   instances/<pid>-<rand>/   one service process: runc/ (runtime state), bundles/<id>/config.json
+ *   instances/<pid>-<rand>/   one service process: runc/ (OCI runtime state), bundles/<id>/config.json,
+ *                             seccomp/<hash>.bpf (compiled policies of the bwrap backend), backend (its name)
  * cgroups: /polyrun/<instance>/<sandbox id> from the root of every hierarchy.
+ *
+ * Sandboxes are started and torn down by the host's backend (backend.ts: oci, bwrap or gvisor), chosen
+ * from the configuration and the host (backends/choose.ts). A profile with `isolation: "gvisor"` runs on
+ * the gVisor backend whatever the default is, when the host has one.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { chmod, mkdir, readFile, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { detectCgroupLayout, hierarchyBases, type CgroupLayout } from './cgroups.js';
-import { OciRuntime } from './oci.js';
+import { execFile } from 'node:child_process';
+import type { BackendChoice, SandboxBackend } from './backend.js';
+import { BwrapBackend } from './backends/bwrap.js';
+import { chooseBackend, gvisorBlocker, hostFacts, which, type BackendSetting, type HostFacts } from './backends/choose.js';
+import { gvisorBackend } from './backends/gvisor.js';
+import { OciBackend } from './backends/oci.js';
+import { detectCgroupLayout, hierarchyBases, killAndRemoveCgroupDir, type CgroupLayout } from './cgroups.js';
+import type { OciRuntime } from './oci.js';
 import { prepareRootfs } from './rootfs.js';
 import { DEFAULT_PROFILE, profileKey, type SandboxProfile } from '../contract/profile.js';
+import { projectPath } from '../project.js';
+import { SeccompBpfCache } from './seccomp-bpf.js';
 import { loadSeccompPolicy, seccompPolicyPath, toOciSeccomp, type OciSeccomp } from './seccomp.js';
 
 export interface SandboxHostConfig {
   stateDir: string;
+  /** oci, bwrap, gvisor, or auto (backends/choose.ts); default auto. */
+  backend?: BackendSetting;
+  /** The `oci` backend's runtime binary: runc, crun, or auto (crun where it works). */
   ociRuntime: string;
   initBinary: string;
   /** Host uid/gid that container root maps to; the range must not hold real users. */
@@ -29,7 +45,13 @@ export interface SandboxHostConfig {
   sandboxUid: number;
   /** Extra read-only mounts (the union of the runtimes' declared mounts). */
   mounts: string[];
+  /** The bwrap backend's helpers (built by scripts/setup); default build/polyrun-launch, build/polyrun-seccomp-bpf. */
+  launcher?: string;
+  seccompCompiler?: string;
 }
+
+/** The name of the file in an instance dir that names its backend's runtime (for the sweep). */
+const BACKEND_MARKER = 'backend';
 
 /**
  * The uid mapping of every sandbox: fixed by design, not a setting (the service's settings, state dir and
@@ -46,7 +68,12 @@ export class SandboxHost {
   readonly instanceDir: string;
   readonly bundlesDir: string;
   readonly cgroupParent: string;
-  readonly runtime: OciRuntime;
+  /** Starts and tears down this host's sandboxes. */
+  readonly backend: SandboxBackend;
+  /** The hardened tier (gVisor) for profiles that ask for it; undefined when the host has none. */
+  readonly gvisor?: SandboxBackend;
+  /** Why the host has no gVisor tier (null when it has one). */
+  readonly gvisorUnavailable: string | null;
   private readonly seccompByProfile = new Map<string, OciSeccomp>();
 
   private constructor(
@@ -55,13 +82,47 @@ export class SandboxHost {
     readonly rootfs: string,
     /** The configured mounts that exist on this host (a missing one is left out, not an error). */
     readonly readOnlyMounts: string[],
+    /** Which backend runs sandboxes, and why (doctor and GET /v1/system show it). */
+    readonly choice: BackendChoice,
+    facts: HostFacts,
   ) {
     this.instanceId = `${process.pid}-${randomBytes(3).toString('hex')}`;
     this.instanceDir = join(config.stateDir, 'instances', this.instanceId);
     this.bundlesDir = join(this.instanceDir, 'bundles');
     this.cgroupParent = join('polyrun', this.instanceId);
-    this.runtime = new OciRuntime(config.ociRuntime, join(this.instanceDir, 'runc'));
+    this.backend = this.makeBackend(choice);
+    this.gvisorUnavailable = gvisorBlocker(facts);
+    if (choice.backend === 'gvisor') this.gvisor = this.backend;
+    else if (this.gvisorUnavailable === null) this.gvisor = gvisorBackend(this.instanceDir, this.bundlesDir);
     this.seccompFor(DEFAULT_PROFILE); // a missing or broken default policy fails here, not at the first sandbox
+  }
+
+  private makeBackend(choice: BackendChoice): SandboxBackend {
+    switch (choice.backend) {
+      case 'oci':
+        return new OciBackend('oci', choice.runtime, this.instanceDir, this.bundlesDir);
+      case 'gvisor':
+        return gvisorBackend(this.instanceDir, this.bundlesDir);
+      case 'bwrap':
+        return new BwrapBackend({
+          bwrap: which('bwrap') ?? '/usr/bin/bwrap',
+          launcher: this.config.launcher ?? DEFAULT_LAUNCHER,
+          hostUid: this.config.hostIdBase + this.config.sandboxUid,
+          seccomp: new SeccompBpfCache(this.config.seccompCompiler ?? DEFAULT_SECCOMP_COMPILER, join(this.instanceDir, 'seccomp')),
+        });
+    }
+  }
+
+  /** The backend that runs sandboxes of `profile` (gVisor when it asks for that isolation). */
+  backendFor(profile: SandboxProfile): SandboxBackend {
+    if ((profile as { isolation?: string }).isolation !== 'gvisor') return this.backend;
+    if (!this.gvisor) throw new Error(`the gVisor tier is not available on this host: ${this.gvisorUnavailable}`);
+    return this.gvisor;
+  }
+
+  /** The OCI runtime of the default backend, when it is an OCI one (tests and the benchmark inspect it). */
+  get runtime(): OciRuntime | undefined {
+    return this.backend instanceof OciBackend ? this.backend.runtime : undefined;
   }
 
   /**
@@ -82,8 +143,14 @@ export class SandboxHost {
     if (!existsSync(config.initBinary)) {
       throw new Error(`sandbox init agent not built at ${config.initBinary}: run scripts/setup`);
     }
-    await new OciRuntime(config.ociRuntime, config.stateDir).version().catch((err: Error) => {
-      throw new Error(`OCI runtime "${config.ociRuntime}" is not usable (${err.message}); install it or run \`polyrun doctor\``);
+    const helpers = { launcher: config.launcher ?? DEFAULT_LAUNCHER, seccompCompiler: config.seccompCompiler ?? DEFAULT_SECCOMP_COMPILER };
+    const facts = hostFacts(helpers);
+    const setting = config.backend ?? 'auto';
+    const probe = setting === 'auto' ? await probeBwrap(helpers.launcher) : undefined;
+    const choice = chooseBackend(setting, config.ociRuntime, facts, probe);
+    await versionOf(choice.runtime).catch((err: Error) => {
+      const what = choice.backend === 'bwrap' ? 'bubblewrap' : 'OCI runtime';
+      throw new Error(`${what} "${choice.runtime}" is not usable (${err.message}); install it or run \`polyrun doctor\``);
     });
     await mkdir(config.stateDir, { recursive: true });
     // The sandbox's mapped uids must traverse the state dir to reach the rootfs.
@@ -96,9 +163,10 @@ export class SandboxHost {
       mounts,
       sandboxUid: config.sandboxUid,
     });
-    const host = new SandboxHost(config, layout, rootfs, mounts);
+    const host = new SandboxHost(config, layout, rootfs, mounts, choice, facts);
     await mkdir(host.bundlesDir, { recursive: true, mode: 0o700 });
     await writeFile(join(host.instanceDir, ROOTFS_MARKER), basename(rootfs));
+    await writeFile(join(host.instanceDir, BACKEND_MARKER), host.backend.binary);
     await sweepStaleInstances(config);
     return host;
   }
@@ -107,6 +175,37 @@ export class SandboxHost {
   async cleanup(): Promise<void> {
     await removeInstance(this.config, this.instanceId);
   }
+}
+
+const DEFAULT_LAUNCHER = projectPath('build', 'polyrun-launch');
+const DEFAULT_SECCOMP_COMPILER = projectPath('build', 'polyrun-seccomp-bpf');
+
+function versionOf(binary: string): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(binary, ['--version'], { timeout: 10_000 }, (err, stdout) => (err ? reject(err) : resolve(String(stdout).split('\n')[0] ?? ''))),
+  );
+}
+
+/**
+ * The uid of the probe below: any unprivileged uid answers the question, and this one is outside the
+ * sandboxes' range, so a probe running at that moment is never mistaken for a sandbox's process (it runs
+ * in no sandbox cgroup).
+ */
+const PROBE_UID = 65534;
+
+/**
+ * Whether bwrap really starts a user namespace here as an unprivileged uid (a kernel or LSM may refuse
+ * what the sysctls allow): null when it does, else why not. About 5 ms, once per service start.
+ */
+function probeBwrap(launcher: string): Promise<string | null> {
+  if (!existsSync(launcher)) return Promise.resolve("polyrun's bwrap launcher is not built (run scripts/setup)");
+  const uid = String(PROBE_UID);
+  const argv = [uid, uid, '0', '64', '1048576', '8388608', '--', which('bwrap') ?? '/usr/bin/bwrap', '--unshare-all', '--ro-bind', '/usr', '/usr', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64', '--', '/usr/bin/true'];
+  return new Promise((resolve) =>
+    execFile(launcher, argv, { timeout: 10_000, env: { PATH: '/usr/bin:/bin' } }, (err, _stdout, stderr) =>
+      resolve(err ? `bwrap could not start a sandbox here: ${String(stderr).trim() || err.message}` : null),
+    ),
+  );
 }
 
 /** Names the prepared root an instance uses, so the sweep keeps it while the instance lives. */
@@ -160,18 +259,20 @@ async function sweepUnusedRoots(config: SandboxHostConfig): Promise<void> {
 
 async function removeInstance(config: SandboxHostConfig, instanceId: string): Promise<void> {
   const instanceDir = join(config.stateDir, 'instances', instanceId);
-  const runtime = new OciRuntime(config.ociRuntime, join(instanceDir, 'runc'));
-  if (existsSync(join(instanceDir, 'runc'))) {
-    const ids = await runtime.list().catch(() => [] as string[]);
-    await Promise.all(ids.map((id) => runtime.delete(id).catch(() => undefined)));
-  }
+  // The OCI runtime that made the instance's containers (its state format is its own): the marker names it.
+  const marker = (await readFile(join(instanceDir, BACKEND_MARKER), 'utf8').catch(() => '')).trim();
+  const ociBinary = marker && marker !== 'bwrap' ? marker : config.ociRuntime === 'auto' ? 'runc' : config.ociRuntime;
+  const gvisor = ociBinary === 'runsc';
+  const oci = gvisor ? gvisorBackend(instanceDir, join(instanceDir, 'bundles')) : new OciBackend('oci', ociBinary, instanceDir, join(instanceDir, 'bundles'));
+  await oci.sweepInstance(instanceDir);
   await rm(instanceDir, { recursive: true, force: true });
   for (const base of hierarchyBases()) {
     const parent = join(base, 'polyrun', instanceId);
     if (!isDir(parent)) continue;
-    // Container cgroups the runtime could not remove (it was killed mid-way) are empty dirs by now.
+    // Sandbox cgroups: empty dirs when an OCI runtime was killed mid-way; with bwrap (no runtime to ask),
+    // the dead instance's sandboxes may still run there: whatever is left is killed, then the dir removed.
     for (const child of await readdir(parent).catch(() => [] as string[])) {
-      if (isDir(join(parent, child))) await rmdir(join(parent, child)).catch(() => undefined);
+      if (isDir(join(parent, child))) await killAndRemoveCgroupDir(join(parent, child));
     }
     await rmdir(parent).catch(() => undefined);
   }

@@ -14,10 +14,12 @@ export class OciRuntime {
     readonly binary: string,
     /** The runtime's state dir (its --root), one per service instance. */
     readonly stateRoot: string,
+    /** Global options before the command (runsc's --network=none and friends). */
+    readonly globalArgs: readonly string[] = [],
   ) {}
 
   private args(...rest: string[]): string[] {
-    return ['--root', this.stateRoot, ...rest];
+    return ['--root', this.stateRoot, ...this.globalArgs, ...rest];
   }
 
   /**

@@ -1,13 +1,13 @@
 /**
- * Sandbox: one OCI container, used for exactly one execution and then destroyed.
+ * Sandbox: one isolated container, used for exactly one execution and then destroyed.
  *
- * Life: `Sandbox.start` writes the bundle (with the seccomp policy of the sandbox's profile) and starts the
- * container; its first process is polyrun-init, which says hello and waits. The caller then hands over
+ * Life: `Sandbox.start` describes the sandbox (specconv's intent, with the seccomp policy of its profile)
+ * and has the host's backend (backend.ts: an OCI runtime, bwrap or gVisor) start it; its first process is
+ * polyrun-init, which says hello and waits. The caller then hands over
  * files and runs stages, one at a time (stage-runner.ts: limits, streaming, stdin, signals); files travel
  * between stages and while one runs. `destroy` removes the container, its cgroup and its bundle, whatever state it is in.
  * The frames themselves go through a FrameChannel (channel.ts).
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setPriority } from 'node:os';
 import { DEFAULT_PROFILE, type SandboxProfile } from '../contract/profile.js';
@@ -15,7 +15,8 @@ import { SandboxCgroup } from './cgroups.js';
 import { FrameChannel } from './channel.js';
 import type { SandboxHost } from './host.js';
 import { FRAME, decodeFileData, encodeFile, encodeFrame, encodeSignal, encodeUnlink } from './protocol.js';
-import { buildSpec } from './specconv.js';
+import type { SandboxBackend } from './backend.js';
+import type { SandboxIntent } from './specconv.js';
 import {
   STACK_BYTES,
   WORK_DIR,
@@ -66,7 +67,8 @@ export class Sandbox {
   readonly id: string;
   readonly cgroup: SandboxCgroup;
   readonly profile: SandboxProfile;
-  private readonly bundle: string;
+  /** What starts and tears down this sandbox (the host's backend for its profile). */
+  readonly backend: SandboxBackend;
   private channel?: FrameChannel;
   /** Stages started so far (tells a late kill which stage it was meant for). */
   private stages = 0;
@@ -80,9 +82,9 @@ export class Sandbox {
     profile: SandboxProfile,
   ) {
     this.id = `${host.instanceId}-${(sequence++).toString(36)}`;
-    this.bundle = join(host.bundlesDir, this.id);
-    this.cgroup = new SandboxCgroup(host.layout, join(host.cgroupParent, this.id));
     this.profile = { ...profile };
+    this.backend = host.backendFor(this.profile);
+    this.cgroup = new SandboxCgroup(host.layout, join(host.cgroupParent, this.id), this.backend.helperProcesses);
   }
 
   /** Start a sandbox: write the bundle, start the container, wait for polyrun-init's hello. */
@@ -98,7 +100,7 @@ export class Sandbox {
   }
 
   private async boot(background: boolean): Promise<void> {
-    const spec = buildSpec({
+    const intent: SandboxIntent = {
       rootfs: this.host.rootfs,
       initPath: INIT_PATH,
       cgroupsPath: `/${this.cgroup.relativePath}`,
@@ -117,12 +119,14 @@ export class Sandbox {
       stackBytes: STACK_BYTES,
       hostname: 'sandbox',
       seccomp: this.host.seccompFor(this.profile),
+    };
+    const proc = await this.backend.start({
+      id: this.id,
+      intent,
+      cgroup: this.cgroup,
+      niceness: background ? BACKGROUND_NICENESS : 0,
     });
-    await mkdir(this.bundle, { recursive: true, mode: 0o700 });
-    await writeFile(join(this.bundle, 'config.json'), JSON.stringify(spec));
-
-    const proc = this.host.runtime.run(this.id, this.bundle, { niceness: background ? BACKGROUND_NICENESS : 0 });
-    this.channel = new FrameChannel(proc, this.host.runtime.binary);
+    this.channel = new FrameChannel(proc, this.backend.binary);
     this.exited = this.channel.exited;
     await this.channel.hello(HELLO_TIMEOUT_MS);
   }
@@ -179,7 +183,7 @@ export class Sandbox {
     const channel = this.channel;
     if (!channel) return endedStage('sandbox is not running');
     const stage = ++this.stages;
-    const killContainer = () => void this.host.runtime.kill(this.id).catch(() => undefined);
+    const killContainer = () => void this.backend.kill(this.id, this.cgroup).catch(() => undefined);
     return startStage(
       {
         channel,
@@ -218,7 +222,7 @@ export class Sandbox {
     return this.channel?.open ?? false;
   }
 
-  /** Remove the container, its cgroup and its bundle. Safe to call more than once. */
+  /** Remove the container, its cgroup and what its backend keeps (an OCI bundle). Safe to call more than once. */
   destroy(): Promise<void> {
     this.destroyed ??= (async () => {
       if (this.channel && this.exited) {
@@ -229,14 +233,11 @@ export class Sandbox {
         const stuck = await Promise.race([this.exited.then(() => false), gaveUp]);
         clearTimeout(timer);
         if (stuck) {
-          await this.host.runtime.kill(this.id).catch(() => undefined);
+          await this.backend.kill(this.id, this.cgroup).catch(() => undefined);
           await this.exited;
         }
       }
-      // A foreground `run` removes its container when the container ends; a second runtime invocation
-      // (~5 ms of CPU) is only needed when that did not happen (start failed half-way, runtime killed).
-      if (this.host.runtime.hasState(this.id)) await this.host.runtime.delete(this.id).catch(() => undefined);
-      await rm(this.bundle, { recursive: true, force: true });
+      await this.backend.remove(this.id, this.cgroup).catch(() => undefined);
     })();
     return this.destroyed;
   }

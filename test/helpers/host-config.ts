@@ -8,6 +8,7 @@ export function testHostConfig(overrides: Partial<SandboxHostConfig> = {}): Sand
   return {
     ...SANDBOX_IDS,
     stateDir: sandbox.stateDir,
+    backend: sandbox.backend,
     ociRuntime: sandbox.ociRuntime,
     initBinary: projectPath('build', 'polyrun-init'),
     mounts: [],

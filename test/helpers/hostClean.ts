@@ -80,10 +80,18 @@ export async function hostLeftovers(ex: HostCleanTarget): Promise<string[]> {
     problems.push(`process ${p.pid} (${p.name}) uids ${p.uids.join(',')} cgroup ${p.cgroup.replace(/\n/g, ' ')}`);
   }
 
-  // 2. containers in the runtime's state
-  if (existsSync(host.runtime.stateRoot)) {
-    const { stdout } = await run(host.runtime.binary, ['--root', host.runtime.stateRoot, 'list', '-q']);
-    for (const id of stdout.split('\n').filter(Boolean)) problems.push(`container ${id} still in ${host.runtime.stateRoot}`);
+  // 2. containers in the OCI runtime's state; the bwrap backend keeps none: a bwrap sandbox is its cgroup,
+  //    so each sandbox cgroup of the instance (in the pids hierarchy, or the unified one) counts as one
+  const runtime = host.runtime;
+  if (runtime && existsSync(runtime.stateRoot)) {
+    const { stdout } = await run(runtime.binary, ['--root', runtime.stateRoot, ...runtime.globalArgs, 'list', '--quiet']);
+    for (const id of stdout.split('\n').filter(Boolean)) problems.push(`container ${id} still in ${runtime.stateRoot}`);
+  } else if (!runtime) {
+    const base = host.layout.mode === 'v1' ? host.layout.base.pids : host.layout.base[''];
+    const parent = base ? join(base, host.cgroupParent) : '';
+    if (parent && isDir(parent)) {
+      for (const id of readdirSync(parent).filter((c) => isDir(join(parent, c)))) problems.push(`container ${id} (a ${host.backend.name} sandbox: its cgroup)`);
+    }
   }
 
   // 3. cgroup dirs under the instance's parent, in every hierarchy

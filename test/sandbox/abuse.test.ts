@@ -19,6 +19,8 @@ import type { ExecutionResult, StageResult } from '../../src/contract/result.js'
 import { createExecutor, type ExecutorOptions, type SandboxExecutor } from '../../src/executor/executor.js';
 import { DEFAULT_LIMITS } from '../../src/limits/limits.js';
 import { Sandbox } from '../../src/sandbox/sandbox.js';
+import type { BackendName } from '../../src/sandbox/backend.js';
+import { backendsOnThisHost, configWithBackend } from '../helpers/backends.js';
 import { hostLeftovers, processesInUidRange } from '../helpers/hostClean.js';
 import { lines, run } from '../helpers/results.js';
 
@@ -50,6 +52,13 @@ const MODES: { name: string; pool: ExecutorOptions['pool'] }[] = [
   { name: 'cold sandboxes', pool: false },
   { name: 'warm pool', pool: { minSize: 2 } },
 ];
+
+/** ...and again for every sandbox backend (test/helpers/backends.ts): each must pass every attack. */
+const CASES = backendsOnThisHost().backends.flatMap((backend) =>
+  MODES.map((mode) => ({ ...mode, backend, name: `${backend}: ${mode.name}` })),
+);
+/** The backend of the cases running now. */
+let backend: BackendName;
 
 afterAll(() => {
   delete process.env.POLYRUN_SECRET_CANARY;
@@ -84,24 +93,35 @@ async function pooledSandboxIds(): Promise<string[]> {
 /**
  * hostLeftovers after the execution's sandbox is removed. With the warm pool, each sandbox it holds ready is
  * on the host by design: its container, cgroup dirs, bundle and exactly one process, its init, are not
- * leftovers. Anything else (a second process in a pooled sandbox included) is.
+ * leftovers (with bwrap also bwrap's own monitor process: the backend's helperProcesses). Anything else (a
+ * further process in a pooled sandbox included) is.
  */
 async function expectHostClean(): Promise<void> {
   await ex.settle();
   const pooled = await pooledSandboxIds();
   const owner = (line: string) =>
     pooled.find((id) => line.startsWith(`container ${id} `) || new RegExp(`/${id.replace(/-/g, '\\-')}(?=$|[/\\s])`).test(line));
-  const initSeen = new Set<string>();
+  const allowed = 1 + ex.host.backend.helperProcesses;
+  const seen = new Map<string, number>();
   const leftovers = (await hostLeftovers(ex)).filter((line) => {
     const id = owner(line);
     if (id === undefined) return true;
     if (!line.startsWith('process ')) return false;
-    if (initSeen.has(id)) return true;
-    initSeen.add(id);
-    return false;
+    seen.set(id, (seen.get(id) ?? 0) + 1);
+    return seen.get(id)! > allowed;
   });
   expect(leftovers, `left on the host:\n${leftovers.join('\n')}`).toEqual([]);
 }
+
+/**
+ * The program's own view of its id map. OCI: container root is host uid 200000, a range of 65536. bwrap runs
+ * as host uid 201000 and maps only it: the program's namespace (nested in bwrap's own by --disable-userns)
+ * maps uid 1000 to the root of bwrap's namespace, which is host uid 201000 (the host-side test below
+ * checks the host uids of every sandbox process).
+ */
+const ID_MAP: Record<BackendName, string> = { oci: '0 200000 65536', bwrap: '1000 0 1', gvisor: '0 200000 65536' };
+/** The same map read from the host: what host uids the sandbox's ids are. */
+const HOST_ID_MAP: Record<BackendName, string> = { oci: '0 200000 65536', bwrap: '1000 201000 1', gvisor: '0 200000 65536' };
 
 async function expectStillWorks(): Promise<void> {
   const r = await sh('echo still-alive');
@@ -109,9 +129,11 @@ async function expectStillWorks(): Promise<void> {
   expect(run(r).stdout).toBe('still-alive\n');
 }
 
-describe.each(MODES)('$name', ({ pool }) => {
+describe.each(CASES)('$name', ({ pool, backend: caseBackend }) => {
   beforeAll(async () => {
+    backend = caseBackend;
     ex = await createExecutor({
+      config: configWithBackend(caseBackend),
       languages: ['python', 'c', 'bash'],
       dataDir: join(import.meta.dirname, '..', '..', 'data'),
       bounds: { boxBytes: BOX_BYTES, tmpBytes: TMP_BYTES },
@@ -140,10 +162,39 @@ describe.each(MODES)('$name', ({ pool }) => {
       for (const cap of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) expect(v[cap], cap).toBe('0000000000000000');
       expect(v.NoNewPrivs).toBe('1');
       expect(v.Seccomp).toBe('2');
-      expect(v.uid_map).toBe('0 200000 65536');
-      expect(v.gid_map).toBe('0 200000 65536');
-      for (const name of ['setuid', 'setgid', 'setresuid', 'setgroups']) expect(v[name], name).toBe('1'); // EPERM
+      expect(v.uid_map).toBe(ID_MAP[backend]);
+      expect(v.gid_map).toBe(ID_MAP[backend]);
+      // EPERM; under bwrap uid and gid 0 do not exist in the namespace at all (only 1000 is mapped), so the
+      // kernel refuses them as invalid (EINVAL) before any permission check.
+      for (const name of ['setuid', 'setgid', 'setresuid', 'setgroups']) expect(v[name], name).toMatch(backend === 'bwrap' ? /^(1|22)$/ : /^1$/);
       expect(v.euid_after).toBe('1000');
+      await expectHostClean();
+    });
+
+    it("on the host, the sandbox's processes run as the unprivileged sandbox uid, never as root", async () => {
+      const sandbox = await Sandbox.start(ex.host, {
+        memoryBytes: 64 * MiB,
+        processes: 16,
+        openFiles: 64,
+        fileSizeBytes: MiB,
+        workDirBytes: BOX_BYTES,
+        tmpBytes: TMP_BYTES,
+      });
+      try {
+        const pids = sandbox.cgroup.processes();
+        // init, and bwrap's own process beside it
+        expect(pids).toHaveLength(1 + ex.host.backend.helperProcesses);
+        for (const pid of pids) {
+          const uids = (/^Uid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '').split(/\s+/).map(Number);
+          expect(uids, `pid ${pid}`).toEqual([201000, 201000, 201000, 201000]);
+        }
+        // init's user namespace seen from the host: OCI maps the whole range at 200000; bwrap maps nothing
+        // but the program's uid 1000, to host uid 201000
+        const init = pids.find((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'init')!;
+        expect(readFileSync(`/proc/${init}/uid_map`, 'utf8').trim().split(/\s+/).join(' ')).toBe(HOST_ID_MAP[backend]);
+      } finally {
+        await sandbox.destroy();
+      }
       await expectHostClean();
     });
 
@@ -507,7 +558,7 @@ describe.each(MODES)('$name', ({ pool }) => {
     });
 
     it("the service's state dir, bundles and runtime state are not visible", async () => {
-      const r = await py(program('state-dirs.py'), undefined, { args: [ex.host.config.stateDir, ex.host.instanceDir, ex.host.bundlesDir, ex.host.runtime.stateRoot, '/sys/fs/cgroup', '/run'] });
+      const r = await py(program('state-dirs.py'), undefined, { args: [ex.host.config.stateDir, ex.host.instanceDir, ex.host.bundlesDir, join(ex.host.instanceDir, 'runc'), '/sys/fs/cgroup', '/run'] });
       expect(r.status).toBe('ok');
       const v = lines(run(r).stdout);
       expect(Object.keys(v)).toHaveLength(6);

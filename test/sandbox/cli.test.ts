@@ -117,7 +117,7 @@ describe('polyrun run', () => {
     const unknownFlag = await polyrun(['run', file('ok3.py', 'pass'), '--frobnicate']);
     expect(unknownFlag.code).toBe(2);
 
-    const noRuntime = await polyrun(['run', file('ok4.py', 'pass')], { POLYRUN_OCI_RUNTIME: 'no-such-oci-runtime' });
+    const noRuntime = await polyrun(['run', file('ok4.py', 'pass')], { POLYRUN_SANDBOX_BACKEND: 'oci', POLYRUN_OCI_RUNTIME: 'no-such-oci-runtime' });
     expect(noRuntime.code).toBe(1);
     expect(noRuntime.stderr).toMatch(/OCI runtime "no-such-oci-runtime" is not usable .*polyrun doctor/);
   }, SPAWNS_TIMEOUT_MS);

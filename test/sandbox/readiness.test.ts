@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import type { PolyrunConfig } from '../../src/config/schema.js';
 import { createExecutor, type SandboxExecutor } from '../../src/executor/executor.js';
+import { chooseOciRuntime, hostFacts } from '../../src/sandbox/backends/choose.js';
 import { makeTestApp, tempDir, type TestApp } from '../helpers/app.js';
 
 const LANGUAGES = ['bash', 'python'];
@@ -35,7 +36,7 @@ function writeFakeRuntime(): void {
     [
       '#!/bin/bash',
       'if [ "$1" = "--version" ]; then printf "runc version 1.1.5\\nspec: 1.0.2-dev\\n"; exit 0; fi',
-      `if [ -e ${JSON.stringify(fixedFlag)} ]; then exec ${JSON.stringify(config.sandbox.ociRuntime)} "$@"; fi`,
+      `if [ -e ${JSON.stringify(fixedFlag)} ]; then exec ${JSON.stringify(chooseOciRuntime(config.sandbox.ociRuntime, hostFacts()).runtime)} "$@"; fi`,
       // Like runc's own errors: host paths (its binary, its state root, the bundle).
       'echo "$0: container_linux.go:380: exec: \\"/usr/sbin/runc\\" (root $2, bundle $5): permission denied" >&2',
       'exit 1',
@@ -62,7 +63,8 @@ beforeAll(async () => {
   healthyApp = await makeTestApp(healthy, { closeExecutor: false });
 
   writeFakeRuntime();
-  const brokenConfig: PolyrunConfig = { ...config, dataDir, sandbox: { ...config.sandbox, ociRuntime: fakeRuntime } };
+  // The broken runtime is an OCI one: this executor runs on the oci backend whatever the default is.
+  const brokenConfig: PolyrunConfig = { ...config, dataDir, sandbox: { ...config.sandbox, backend: 'oci', ociRuntime: fakeRuntime } };
   broken = await createExecutor({
     config: brokenConfig,
     stateDir,

@@ -7,6 +7,9 @@
  *
  * `npm test` runs scripts/setup --test first, which installs all toolchains, so every manifest must be
  * detected here: a runtime missing from the executor is a failure, not a skip.
+ *
+ * The whole file runs once per sandbox backend (test/helpers/backends.ts), each with its own executor and
+ * detection cache, so every runtime's self-test and cases pass on every backend.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,6 +20,8 @@ import type { ExecutionResult } from '../../src/contract/result.js';
 import { createExecutor } from '../../src/executor/executor.js';
 import { NONCE, loadCases, programFiles, type CaseProgram } from '../../src/runtimes/cases.js';
 import { loadManifests } from '../../src/runtimes/registry.js';
+import type { BackendName } from '../../src/sandbox/backend.js';
+import { backendsOnThisHost, configWithBackend } from '../helpers/backends.js';
 
 type Executor = Awaited<ReturnType<typeof createExecutor>>;
 
@@ -33,17 +38,6 @@ const RUNTIMES = await loadCases();
 
 let executor: Executor;
 let stateDir: string;
-
-beforeAll(async () => {
-  stateDir = await mkdtemp(join(tmpdir(), 'polyrun-runtimes-test-'));
-  // The detection cache lives outside the temp dir so that repeated runs skip the self-tests.
-  executor = await createExecutor({ stateDir, dataDir: join(tmpdir(), 'polyrun-runtimes-test-data') });
-}, 180_000);
-
-afterAll(async () => {
-  await executor?.close();
-  if (stateDir) await rm(stateDir, { recursive: true, force: true });
-});
 
 /**
  * At most this many executions at once in this file: the test machine has two cores, and JVM or Mono
@@ -73,72 +67,91 @@ function summary(r: ExecutionResult): unknown {
 
 const TIMEOUT = 90_000;
 
-test('every manifest passed its self-test and reports a version', async () => {
-  const manifests = await loadManifests();
-  const found = new Map(executor.runtimes().map((r) => [r.name, r.version]));
-  const unavailable = (executor as { unavailable?: unknown }).unavailable;
-  expect({ missing: manifests.map((m) => m.name).filter((n) => !found.has(n)), unavailable }).toEqual({
-    missing: [],
-    unavailable: [],
+describe.each(backendsOnThisHost().backends)('%s', (backend: BackendName) => {
+  beforeAll(async () => {
+    stateDir = await mkdtemp(join(tmpdir(), 'polyrun-runtimes-test-'));
+    // The detection cache lives outside the temp dir so that repeated runs skip the self-tests; one per
+    // backend, so that each backend's self-tests really ran on it once.
+    executor = await createExecutor({
+      config: configWithBackend(backend),
+      stateDir,
+      dataDir: join(tmpdir(), `polyrun-runtimes-test-data-${backend}`),
+    });
+    expect(executor.sandboxInfo().backend).toBe(backend);
+  }, 180_000);
+
+  afterAll(async () => {
+    await executor?.close();
+    if (stateDir) await rm(stateDir, { recursive: true, force: true });
   });
-  for (const version of found.values()) expect(version).toMatch(/^\d+\.\d+/);
-  expect(manifests.length).toBeGreaterThanOrEqual(14);
+
+  test('every manifest passed its self-test and reports a version', async () => {
+    const manifests = await loadManifests();
+    const found = new Map(executor.runtimes().map((r) => [r.name, r.version]));
+    const unavailable = (executor as { unavailable?: unknown }).unavailable;
+    expect({ missing: manifests.map((m) => m.name).filter((n) => !found.has(n)), unavailable }).toEqual({
+      missing: [],
+      unavailable: [],
+    });
+    for (const version of found.values()) expect(version).toMatch(/^\d+\.\d+/);
+    expect(manifests.length).toBeGreaterThanOrEqual(14);
+  });
+
+  /** Fresh for each test run and backend, so that a cachedOnRerun program's first run is a real compile, never an old cache hit. */
+  const nonce = `${process.pid}${Date.now()}${backend}`;
+  const withNonce = (text: string) => text.replaceAll(NONCE, nonce);
+
+  for (const { manifest, cases: c } of RUNTIMES) {
+    const language = manifest.name;
+    describe.concurrent(language, () => {
+      test('hello world', async () => {
+        const r = await execute(language, c.hello);
+        expect(summary(r)).toMatchObject({ status: 'ok', run: { status: 'ok', exitCode: 0, stdout: 'Hello, World!\n' } });
+        expect(r.language).toBe(language);
+        expect(r.version).toMatch(/^\d+\.\d+/);
+        if (manifest.compile) expect(r.compile?.status).toBe('ok');
+        else expect(r.compile).toBeNull();
+      }, TIMEOUT);
+
+      test('copies stdin to stdout byte for byte', async () => {
+        const r = await execute(language, c.echo, { stdin: STDIN });
+        expect(summary(r)).toMatchObject({ status: 'ok', run: { stdout: STDIN } });
+      }, TIMEOUT);
+
+      test('receives program arguments verbatim', async () => {
+        const r = await execute(language, c.args, { args: ARGS });
+        expect(summary(r)).toMatchObject({ status: 'ok', run: { stdout: `${ARGS.join('|')}\n` } });
+      }, TIMEOUT);
+
+      test('a non-zero exit is a runtime error with its exit code and the output so far', async () => {
+        const r = await execute(language, c.exit3);
+        expect(summary(r)).toMatchObject({ status: 'runtime_error', run: { status: 'runtime_error', exitCode: 3, stdout: 'partial\n' } });
+      }, TIMEOUT);
+
+      const compileError = c.compileError;
+      if (compileError) {
+        test('a compile error stops before the run stage', async () => {
+          const r = await execute(language, compileError);
+          expect(summary(r)).toMatchObject({ status: 'compile_error', run: null });
+          expect(r.compile?.exitCode).not.toBe(0);
+          expect(r.compile!.stdout + r.compile!.stderr).not.toBe('');
+        }, TIMEOUT);
+      }
+
+      // Multi-file programs, naming rules (Java's public class), compile outputs in subdirectories...
+      for (const p of c.programs ?? []) {
+        test(p.title, async () => {
+          const files = programFiles(p.files).map((f) => ({ ...f, content: withNonce(f.content) }));
+          const stdout = withNonce(p.stdout);
+          const first = await execute(language, files);
+          expect(summary(first)).toMatchObject({ status: 'ok', run: { stdout } });
+          if (!p.cachedOnRerun) return;
+          expect(first.compile?.cached).toBe(false);
+          const second = await execute(language, files);
+          expect(summary(second)).toMatchObject({ status: 'ok', run: { stdout } });
+          expect(second.compile?.cached).toBe(true);
+        }, TIMEOUT);
+      }
+    });
+  }
 });
-
-/** Fresh for each test run, so that a cachedOnRerun program's first run is a real compile, never an old cache hit. */
-const nonce = `${process.pid}${Date.now()}`;
-const withNonce = (text: string) => text.replaceAll(NONCE, nonce);
-
-for (const { manifest, cases: c } of RUNTIMES) {
-  const language = manifest.name;
-  describe.concurrent(language, () => {
-    test('hello world', async () => {
-      const r = await execute(language, c.hello);
-      expect(summary(r)).toMatchObject({ status: 'ok', run: { status: 'ok', exitCode: 0, stdout: 'Hello, World!\n' } });
-      expect(r.language).toBe(language);
-      expect(r.version).toMatch(/^\d+\.\d+/);
-      if (manifest.compile) expect(r.compile?.status).toBe('ok');
-      else expect(r.compile).toBeNull();
-    }, TIMEOUT);
-
-    test('copies stdin to stdout byte for byte', async () => {
-      const r = await execute(language, c.echo, { stdin: STDIN });
-      expect(summary(r)).toMatchObject({ status: 'ok', run: { stdout: STDIN } });
-    }, TIMEOUT);
-
-    test('receives program arguments verbatim', async () => {
-      const r = await execute(language, c.args, { args: ARGS });
-      expect(summary(r)).toMatchObject({ status: 'ok', run: { stdout: `${ARGS.join('|')}\n` } });
-    }, TIMEOUT);
-
-    test('a non-zero exit is a runtime error with its exit code and the output so far', async () => {
-      const r = await execute(language, c.exit3);
-      expect(summary(r)).toMatchObject({ status: 'runtime_error', run: { status: 'runtime_error', exitCode: 3, stdout: 'partial\n' } });
-    }, TIMEOUT);
-
-    const compileError = c.compileError;
-    if (compileError) {
-      test('a compile error stops before the run stage', async () => {
-        const r = await execute(language, compileError);
-        expect(summary(r)).toMatchObject({ status: 'compile_error', run: null });
-        expect(r.compile?.exitCode).not.toBe(0);
-        expect(r.compile!.stdout + r.compile!.stderr).not.toBe('');
-      }, TIMEOUT);
-    }
-
-    // Multi-file programs, naming rules (Java's public class), compile outputs in subdirectories...
-    for (const p of c.programs ?? []) {
-      test(p.title, async () => {
-        const files = programFiles(p.files).map((f) => ({ ...f, content: withNonce(f.content) }));
-        const stdout = withNonce(p.stdout);
-        const first = await execute(language, files);
-        expect(summary(first)).toMatchObject({ status: 'ok', run: { stdout } });
-        if (!p.cachedOnRerun) return;
-        expect(first.compile?.cached).toBe(false);
-        const second = await execute(language, files);
-        expect(summary(second)).toMatchObject({ status: 'ok', run: { stdout } });
-        expect(second.compile?.cached).toBe(true);
-      }, TIMEOUT);
-    }
-  });
-}

@@ -254,6 +254,16 @@ describe('validation', () => {
     );
   });
 
+  it('runs on the default isolation unless the tenant is granted gVisor and the request asks for it', () => {
+    expect(prepareExecution(ok, { runtimes: executor, policy }).profile.isolation).toBeUndefined();
+    expect(prepareExecution({ ...ok, isolation: 'default' }, { runtimes: executor, policy }).profile.isolation).toBeUndefined();
+    expect(() => prepareExecution({ ...ok, isolation: 'gvisor' }, { runtimes: executor, policy })).toThrow(
+      expect.objectContaining({ code: 'ISOLATION_NOT_ALLOWED' }),
+    );
+    const hardened = { ...policy, isolation: ['default' as const, 'gvisor' as const] };
+    expect(prepareExecution({ ...ok, isolation: 'gvisor' }, { runtimes: executor, policy: hardened }).profile.isolation).toBe('gvisor');
+  });
+
   it('names error fields the way clients write them', () => {
     expect(fieldName('body', '/files/0', 'content')).toBe('files[0].content');
     expect(fieldName('body', '')).toBe('body');

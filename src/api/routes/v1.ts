@@ -104,6 +104,33 @@ export const v1Routes: FastifyPluginAsyncTypebox<{ services: AppServices }> = as
     })),
   );
 
+  const systemSchema = {
+    tags: ['v1'],
+    summary: 'The sandbox backend that runs executions on this node, why it was chosen, and the isolation levels offered',
+    security,
+    response: {
+      200: Type.Object({
+        sandbox: Type.Object({
+          backend: Type.String({ description: 'oci, bwrap or gvisor' }),
+          runtime: Type.String({ description: 'the program behind it: runc, crun, runsc or bwrap' }),
+          reason: Type.String(),
+          isolations: Type.Array(Type.String(), { description: 'values a request may give as `isolation`' }),
+          unavailable: Type.Record(Type.String(), Type.String(), { description: 'isolation levels not offered here, and why' }),
+        }),
+      }),
+      ...ERROR_RESPONSES,
+    },
+  };
+  app.get('/system', { schema: systemSchema }, async () => ({
+    sandbox: services.executor.sandboxInfo?.() ?? {
+      backend: 'none',
+      runtime: 'none',
+      reason: 'this executor starts no sandboxes',
+      isolations: ['default'],
+      unavailable: {},
+    },
+  }));
+
   const usageSchema = {
     tags: ['v1'],
     summary: "This key's tenant: usage and quotas of the current UTC day",
