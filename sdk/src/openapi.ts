@@ -232,8 +232,11 @@ export interface paths {
                             /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
                             outputBytes?: number;
                         };
-                        /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only */
-                        network?: "none" | "loopback";
+                        /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only; {"allow": [...]}: outbound connections to those destinations only, DNS through polyrun's filter (docs/api.md) */
+                        network?: "none" | "loopback" | {
+                            /** @description destinations: "name", "*.name", IPv4 address or CIDR, each with an optional ":port" or ":lo-hi" */
+                            allow: string[];
+                        };
                     };
                 };
             };
@@ -294,6 +297,21 @@ export interface paths {
                                 /** @description stdout and stderr interleaved in arrival order (HTTP API only) */
                                 output?: string;
                             } | (never | null);
+                            /** @description present when the request had a network allowlist */
+                            network?: {
+                                /** @description outbound connections allowed */
+                                connections: number;
+                                /** @description outbound packets refused by the firewall */
+                                denied: number;
+                                /** @description DNS questions asked */
+                                dnsQueries: number;
+                                /** @description DNS questions refused (name not allowed, type not allowed, answer in the deny set) */
+                                dnsDenied: number;
+                                bytesOut: number;
+                                bytesIn: number;
+                                /** @description the byte cap of the execution was reached: every connection was reset from then on */
+                                byteCapReached: boolean;
+                            };
                         };
                         "text/event-stream": string;
                     };
@@ -409,8 +427,11 @@ export interface paths {
                             /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
                             outputBytes?: number;
                         };
-                        /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only */
-                        network?: "none" | "loopback";
+                        /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only; {"allow": [...]}: outbound connections to those destinations only, DNS through polyrun's filter (docs/api.md) */
+                        network?: "none" | "loopback" | {
+                            /** @description destinations: "name", "*.name", IPv4 address or CIDR, each with an optional ":port" or ":lo-hi" */
+                            allow: string[];
+                        };
                     };
                 };
             };
@@ -549,6 +570,21 @@ export interface paths {
                                 /** @description stdout and stderr interleaved in arrival order (HTTP API only) */
                                 output?: string;
                             } | (never | null);
+                            /** @description present when the request had a network allowlist */
+                            network?: {
+                                /** @description outbound connections allowed */
+                                connections: number;
+                                /** @description outbound packets refused by the firewall */
+                                denied: number;
+                                /** @description DNS questions asked */
+                                dnsQueries: number;
+                                /** @description DNS questions refused (name not allowed, type not allowed, answer in the deny set) */
+                                dnsDenied: number;
+                                bytesOut: number;
+                                bytesIn: number;
+                                /** @description the byte cap of the execution was reached: every connection was reset from then on */
+                                byteCapReached: boolean;
+                            };
                         } | {
                             id: string;
                             /** @enum {string} */
@@ -1392,6 +1428,21 @@ export interface paths {
                                 /** @description stdout and stderr interleaved in arrival order (HTTP API only) */
                                 output?: string;
                             } | (never | null);
+                            /** @description present when the request had a network allowlist */
+                            network?: {
+                                /** @description outbound connections allowed */
+                                connections: number;
+                                /** @description outbound packets refused by the firewall */
+                                denied: number;
+                                /** @description DNS questions asked */
+                                dnsQueries: number;
+                                /** @description DNS questions refused (name not allowed, type not allowed, answer in the deny set) */
+                                dnsDenied: number;
+                                bytesOut: number;
+                                bytesIn: number;
+                                /** @description the byte cap of the execution was reached: every connection was reset from then on */
+                                byteCapReached: boolean;
+                            };
                         };
                         "text/event-stream": string;
                     };

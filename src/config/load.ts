@@ -57,6 +57,8 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'sandbox.poolMax', kind: 'int', env: ['POLYRUN_POOL_MAX'], flag: 'pool-max', description: 'most pre-started sandboxes kept (the pool starts at slots and adapts)' },
   { path: 'sandbox.compileCacheBytes', kind: 'int', env: ['POLYRUN_COMPILE_CACHE_BYTES'], description: 'compile cache size in DATA_DIR/compile-cache (LRU); 0 disables it' },
   { path: 'sandbox.compileCacheScope', kind: 'string', env: ['POLYRUN_COMPILE_CACHE_SCOPE'], description: 'tenant: one compile cache per tenant; global: shared by all tenants' },
+  { path: 'network.upstreamDns', kind: 'string', env: ['POLYRUN_DNS_UPSTREAM'], description: "resolver the sandboxes' DNS filter forwards allowed names to, ip[:port]", defaultText: "the host's (/etc/resolv.conf)" },
+  { path: 'network.linkPool', kind: 'string', env: ['POLYRUN_NETWORK_LINK_POOL'], description: 'IPv4 block the networked sandboxes take their /30 links from' },
 ];
 
 function convert(kind: Kind, raw: string, origin: string): string | number | boolean {

@@ -33,9 +33,26 @@ export const ExecuteBodySchema = Type.Object(
     limits: Type.Optional(StageLimitsOverrideSchema),
     compileLimits: Type.Optional(StageLimitsOverrideSchema),
     network: Type.Optional(
-      Type.Union(NETWORK_MODES.map((m) => Type.Literal(m)), {
-        description: '"none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only',
-      }),
+      Type.Union(
+        [
+          ...NETWORK_MODES.map((m) => Type.Literal(m)),
+          Type.Object(
+            {
+              allow: Type.Array(Type.String({ maxLength: 300 }), {
+                minItems: 1,
+                maxItems: 256,
+                description: 'destinations: "name", "*.name", IPv4 address or CIDR, each with an optional ":port" or ":lo-hi"',
+              }),
+            },
+            { additionalProperties: false },
+          ),
+        ],
+        {
+          description:
+            '"none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only; ' +
+            '{"allow": [...]}: outbound connections to those destinations only, DNS through polyrun\'s filter (docs/api.md)',
+        },
+      ),
     ),
   },
   { additionalProperties: false },

@@ -7,7 +7,7 @@
  */
 import { errors, type LimitViolationDetail } from '../contract/errors.js';
 import type { ExecutionJob } from '../contract/job.js';
-import { DEFAULT_PROFILE, type SandboxProfile } from '../contract/profile.js';
+import type { SandboxProfile } from '../contract/profile.js';
 import type { ExecuteBody, FileEncoding, SourceFile } from '../contract/request.js';
 import { languageAllowed, type TenantPolicy } from '../config/policy.js';
 import {
@@ -21,6 +21,7 @@ import {
   type StageLimits,
 } from '../limits/limits.js';
 import type { RuntimeInfo, RuntimeLookup } from '../runtimes/catalogue.js';
+import { resolveNetwork } from '../network/request-policy.js';
 import { validateRequestShape } from './request-shape.js';
 
 export interface PreparedExecution {
@@ -79,9 +80,7 @@ function resolveRuntime(body: ExecuteBody, ctx: PrepareContext): RuntimeInfo {
 }
 
 function resolveProfile(body: ExecuteBody, policy: TenantPolicy): SandboxProfile {
-  const network = body.network ?? DEFAULT_PROFILE.network;
-  if (!policy.network.includes(network)) throw errors.networkNotAllowed(network, policy.network);
-  return { ...DEFAULT_PROFILE, network };
+  return resolveNetwork(body.network, policy.network);
 }
 
 function violationDetail(v: LimitViolation): LimitViolationDetail {

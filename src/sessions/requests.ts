@@ -147,7 +147,7 @@ export function sessionSettings(body: SessionCreateBody, policy: TenantPolicy, b
     throw errors.validationFailed(`maxLifetimeMs ${lifetimeMs} exceeds the allowed maximum of ${p.maxLifetimeMs}`);
   }
   const network = body.network ?? 'none';
-  if (!policy.network.includes(network)) throw errors.networkNotAllowed(network, policy.network);
+  if (!policy.network.modes.includes(network)) throw errors.networkNotAllowed(network, policy.network.modes);
   const resolution = resolveLimits({ defaults: DEFAULT_LIMITS, request: body.limits ? { run: body.limits } : {}, maximum: policy.maxLimits });
   if (!resolution.ok) {
     throw errors.limitExceedsMaximum(
