@@ -93,13 +93,16 @@ export function sandboxRuleset(plan: FirewallPlan): string {
     '  counter denied {}',
     '  counter bytes_out {}',
     '  counter bytes_in {}',
-    `  quota bytes { over ${plan.bytesPerExecution} bytes }`,
+    `  quota cap { over ${plan.bytesPerExecution} bytes }`,
     `  limit bw_out { rate over ${plan.bandwidthBytesPerSecond} bytes/second }`,
     `  limit bw_in { rate over ${plan.bandwidthBytesPerSecond} bytes/second }`,
     '  chain output {',
     '    type filter hook output priority filter; policy drop;',
     '    oif "lo" accept',
-    '    meta nfproto ipv6 counter name "denied" reject with icmpx admin-prohibited',
+    // IPv6 never leaves (the link is IPv4 only): connections are refused and counted, the link's own
+    // chatter (router solicitations, MLD) is dropped silently.
+    '    meta nfproto ipv6 meta l4proto { tcp, udp } counter name "denied" reject with icmpx admin-prohibited',
+    '    meta nfproto ipv6 drop',
     '    ct state established,related jump established_out',
     `    ip daddr ${plan.gateway} meta l4proto { tcp, udp } th dport 53 accept`,
     '    ct state != new counter name "denied" drop',
@@ -113,7 +116,7 @@ export function sandboxRuleset(plan: FirewallPlan): string {
     '    counter name "connections" accept',
     '  }',
     '  chain established_out {',
-    '    quota name "bytes" jump over_cap',
+    '    quota name "cap" jump over_cap',
     '    limit name "bw_out" drop',
     '    counter name "bytes_out" accept',
     '  }',
@@ -123,15 +126,19 @@ export function sandboxRuleset(plan: FirewallPlan): string {
     '    ct state established,related jump established_in',
     '  }',
     '  chain established_in {',
-    // Past the cap an arriving TCP segment is turned into a reset, so the program's socket fails at once
-    // (ECONNRESET) instead of waiting for data that is dropped; anything else past the cap is dropped.
-    '    meta l4proto tcp quota name "bytes" tcp flags set rst accept',
-    '    quota name "bytes" drop',
+    // One quota match per packet and direction (each match consumes the packet's bytes).
+    '    quota name "cap" jump over_cap_in',
     '    limit name "bw_in" drop',
     '    counter name "bytes_in" accept',
     '  }',
     '  chain over_cap {',
     '    meta l4proto tcp reject with tcp reset',
+    '    drop',
+    '  }',
+    // Past the cap an arriving TCP segment is turned into a reset, so the program's socket fails at once
+    // (ECONNRESET) instead of waiting for data that is dropped; anything else past the cap is dropped.
+    '  chain over_cap_in {',
+    '    meta l4proto tcp tcp flags set rst accept',
     '    drop',
     '  }',
     '}',
@@ -156,7 +163,9 @@ export function hostRuleset(plan: FirewallPlan, table: string): string {
     '    type filter hook forward priority filter; policy accept;',
     `    iifname ${link} ip saddr != ${plan.address} drop`,
     `    iifname ${link} ip daddr @deny4 drop`,
-    `    oifname ${link} ct state != established,related drop`,
+    // (`ct state != established,related` would compare the whole state word, not its flags: two rules.)
+    `    oifname ${link} ct state established,related accept`,
+    `    oifname ${link} drop`,
     '  }',
     '  chain postrouting {',
     '    type nat hook postrouting priority srcnat; policy accept;',
@@ -171,12 +180,12 @@ export function hostRuleset(plan: FirewallPlan, table: string): string {
 export function readCounters(json: string): { connections: number; denied: number; bytesOut: number; bytesIn: number; byteCapReached: boolean } {
   const items = (JSON.parse(json) as { nftables: Record<string, { name?: string; packets?: number; bytes?: number; used?: number; inv?: boolean }>[] }).nftables;
   const counter = (name: string, field: 'packets' | 'bytes') => items.find((i) => i.counter?.name === name)?.counter?.[field] ?? 0;
-  const quota = items.find((i) => i.quota?.name === 'bytes')?.quota;
+  const quota = items.find((i) => i.quota?.name === 'cap')?.quota;
   return {
     connections: counter('connections', 'packets'),
     denied: counter('denied', 'packets'),
     bytesOut: counter('bytes_out', 'bytes'),
     bytesIn: counter('bytes_in', 'bytes'),
-    byteCapReached: !!quota && (quota.used ?? 0) > (quota.bytes ?? Infinity),
+    byteCapReached: !!quota && (quota.used ?? 0) >= (quota.bytes ?? Infinity),
   };
 }

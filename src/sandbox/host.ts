@@ -18,6 +18,7 @@ import { OciRuntime } from './oci.js';
 import { prepareRootfs } from './rootfs.js';
 import { DEFAULT_PROFILE, profileKey, type SandboxProfile } from '../contract/profile.js';
 import { loadSeccompPolicy, seccompPolicyPath, toOciSeccomp, type OciSeccomp } from './seccomp.js';
+import { SandboxNetworks, type NetworkProvider } from '../network/netns.js';
 
 export interface SandboxHostConfig {
   stateDir: string;
@@ -29,6 +30,8 @@ export interface SandboxHostConfig {
   sandboxUid: number;
   /** Extra read-only mounts (the union of the runtimes' declared mounts). */
   mounts: string[];
+  /** Prepares the network of sandboxes with profile network "egress"; without it they cannot start. */
+  network?: NetworkProvider;
 }
 
 /**
@@ -66,13 +69,14 @@ export class SandboxHost {
 
   /**
    * The OCI seccomp object of a profile: the policy its `seccomp` names, plus the inet socket rules when its
-   * network is "loopback". The network namespace is private (loopback only) in every profile.
+   * network is "loopback" or "egress". The network namespace is private in every profile (loopback only,
+   * or for "egress" the one src/network prepared with its link and firewall).
    */
   seccompFor(profile: SandboxProfile): OciSeccomp {
     const key = profileKey(profile);
     let seccomp = this.seccompByProfile.get(key);
     if (!seccomp) {
-      seccomp = toOciSeccomp(loadSeccompPolicy(seccompPolicyPath(profile.seccomp)), profile.network === 'loopback');
+      seccomp = toOciSeccomp(loadSeccompPolicy(seccompPolicyPath(profile.seccomp)), profile.network !== 'none');
       this.seccompByProfile.set(key, seccomp);
     }
     return seccomp;
@@ -100,6 +104,7 @@ export class SandboxHost {
     await mkdir(host.bundlesDir, { recursive: true, mode: 0o700 });
     await writeFile(join(host.instanceDir, ROOTFS_MARKER), basename(rootfs));
     await sweepStaleInstances(config);
+    if (config.network) await SandboxNetworks.sweep(config.stateDir).catch(() => undefined);
     return host;
   }
 

@@ -16,6 +16,8 @@ import { FrameChannel } from './channel.js';
 import type { SandboxHost } from './host.js';
 import { FRAME, decodeFileData, encodeFile, encodeFrame, encodeSignal, encodeUnlink } from './protocol.js';
 import { buildSpec } from './specconv.js';
+import type { SandboxNetwork } from '../network/netns.js';
+import type { NetworkStats } from '../contract/result.js';
 import {
   STACK_BYTES,
   WORK_DIR,
@@ -73,6 +75,8 @@ export class Sandbox {
   /** Resolves when the runtime process has exited (tests wait on it). */
   private exited?: Promise<void>;
   private destroyed?: Promise<void>;
+  /** The network of a profile with network "egress" (netns, link, firewall, DNS filter). */
+  private network?: SandboxNetwork;
 
   private constructor(
     private readonly host: SandboxHost,
@@ -98,6 +102,10 @@ export class Sandbox {
   }
 
   private async boot(background: boolean): Promise<void> {
+    if (this.profile.network === 'egress') {
+      if (!this.host.config.network || !this.profile.egress) throw new Error('this sandbox host has no network provider for egress');
+      this.network = await this.host.config.network.attach(this.id, this.profile.egress);
+    }
     const spec = buildSpec({
       rootfs: this.host.rootfs,
       initPath: INIT_PATH,
@@ -117,6 +125,7 @@ export class Sandbox {
       stackBytes: STACK_BYTES,
       hostname: 'sandbox',
       seccomp: this.host.seccompFor(this.profile),
+      ...(this.network ? { network: { netnsPath: this.network.netnsPath, etcFiles: this.network.etcFiles } } : {}),
     });
     await mkdir(this.bundle, { recursive: true, mode: 0o700 });
     await writeFile(join(this.bundle, 'config.json'), JSON.stringify(spec));
@@ -214,6 +223,12 @@ export class Sandbox {
     return this.startStage(cmd, { signal, onOutput }).done;
   }
 
+  /** What the sandbox did on the network (profile network "egress" only); read before destroy. */
+  async networkStats(): Promise<{ stats: NetworkStats; denied: string[] } | undefined> {
+    if (!this.network) return undefined;
+    return { stats: await this.network.stats(), denied: this.network.deniedNames() };
+  }
+
   get running(): boolean {
     return this.channel?.open ?? false;
   }
@@ -237,6 +252,7 @@ export class Sandbox {
       // (~5 ms of CPU) is only needed when that did not happen (start failed half-way, runtime killed).
       if (this.host.runtime.hasState(this.id)) await this.host.runtime.delete(this.id).catch(() => undefined);
       await rm(this.bundle, { recursive: true, force: true });
+      await this.network?.close();
     })();
     return this.destroyed;
   }

@@ -193,7 +193,8 @@ describe('firewall rulesets', () => {
     expect(rules).toContain('ip daddr @static_1 jump open');
     expect(rules).toContain('ip daddr @static_2 th dport 8000-8100 jump open');
     expect(rules).toContain('ct count over 5');
-    expect(rules).toContain('quota bytes { over 1000 bytes }');
+    expect(rules).toContain('quota cap { over 1000 bytes }');
+    expect(rules.match(/quota name/g)).toHaveLength(2); // once per direction: each match consumes
     expect(rules).toContain('rate over 2000 bytes/second');
     // The deny set comes before any allow rule: deny wins.
     expect(rules.indexOf('@deny4 counter')).toBeLessThan(rules.indexOf('jump open'));
@@ -207,7 +208,7 @@ describe('firewall rulesets', () => {
     expect(rules).toContain('iifname "pr123h" ip daddr 10.203.0.1 meta l4proto { tcp, udp } th dport 53 accept\n    iifname "pr123h" drop');
     expect(rules).toContain('iifname "pr123h" ip daddr @deny4 drop');
     expect(rules).toContain('iifname "pr123h" ip saddr != 10.203.0.2 drop');
-    expect(rules).toContain('oifname "pr123h" ct state != established,related drop');
+    expect(rules).toContain('oifname "pr123h" ct state established,related accept\n    oifname "pr123h" drop');
     expect(rules).toContain('ip saddr 10.203.0.2 oifname != "pr123h" masquerade');
   });
   it('reads the counters and the quota from nft JSON', () => {
@@ -218,7 +219,7 @@ describe('firewall rulesets', () => {
         { counter: { name: 'denied', packets: 2, bytes: 120 } },
         { counter: { name: 'bytes_out', packets: 10, bytes: 900 } },
         { counter: { name: 'bytes_in', packets: 20, bytes: 90000 } },
-        { quota: { name: 'bytes', bytes: 1000, used: 91000, inv: true } },
+        { quota: { name: 'cap', bytes: 1000, used: 91000, inv: true } },
       ],
     });
     expect(readCounters(json)).toEqual({ connections: 3, denied: 2, bytesOut: 900, bytesIn: 90000, byteCapReached: true });

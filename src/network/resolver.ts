@@ -1,0 +1,140 @@
+/**
+ * The DNS filter of one sandbox: a UDP server on the sandbox's gateway address (the host's end of its
+ * link, so it is the only host address the sandbox may reach). Decisions come from dns-filter.ts; this
+ * file only decodes, forwards, pins and answers. Queries in flight are bounded, so a sandbox cannot make
+ * the filter a traffic amplifier.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { randomInt } from 'node:crypto';
+import dnsPacket from 'dns-packet';
+import type { Cidr } from './address.js';
+import { entriesForName, type AllowEntry } from './allowlist.js';
+import { decideQuery, filterAnswer, type AnswerRecord } from './dns-filter.js';
+
+export interface Upstream {
+  address: string;
+  port: number;
+}
+
+export interface ResolverStats {
+  dnsQueries: number;
+  dnsDenied: number;
+  /** Names and addresses refused, for the audit line (bounded). */
+  deniedNames: string[];
+}
+
+export interface ResolverOptions {
+  listen: string;
+  upstream: Upstream;
+  entries: readonly AllowEntry[];
+  deny: readonly Cidr[];
+  /** Pin the addresses answered for a name into the firewall before the answer is sent. */
+  pin: (matching: readonly AllowEntry[], pins: { address: string; seconds: number }[]) => Promise<void>;
+}
+
+const UPSTREAM_TIMEOUT_MS = 3_000;
+const MAX_IN_FLIGHT = 16;
+const MAX_DENIED_LISTED = 20;
+const NXDOMAIN = 3;
+const SERVFAIL = 2;
+const FORMERR = 1;
+
+export class DnsFilter {
+  readonly stats: ResolverStats = { dnsQueries: 0, dnsDenied: 0, deniedNames: [] };
+  private inFlight = 0;
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly options: ResolverOptions,
+  ) {
+    socket.on('message', (msg, rinfo) => void this.answer(msg, rinfo.address, rinfo.port));
+  }
+
+  static start(options: ResolverOptions): Promise<DnsFilter> {
+    const socket = createSocket({ type: 'udp4' });
+    return new Promise((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(53, options.listen, () => {
+        socket.off('error', reject);
+        socket.on('error', () => undefined);
+        resolve(new DnsFilter(socket, options));
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.socket.close(() => resolve()));
+  }
+
+  private denied(what: string): void {
+    this.stats.dnsDenied++;
+    if (this.stats.deniedNames.length < MAX_DENIED_LISTED && !this.stats.deniedNames.includes(what)) this.stats.deniedNames.push(what);
+  }
+
+  private reply(to: { address: string; port: number }, packet: dnsPacket.Packet): void {
+    this.socket.send(dnsPacket.encode(packet), to.port, to.address);
+  }
+
+  private async answer(msg: Buffer, address: string, port: number): Promise<void> {
+    let query: dnsPacket.DecodedPacket;
+    try {
+      query = dnsPacket.decode(msg);
+    } catch {
+      return; // not DNS: no answer
+    }
+    this.stats.dnsQueries++;
+    const to = { address, port };
+    const base = { type: 'response' as const, id: query.id ?? 0, questions: query.questions ?? [] };
+    const flags = (rcode: number) => dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | rcode;
+    const question = query.questions?.length === 1 ? query.questions[0]! : undefined;
+    if (query.type !== 'query' || !question) return this.reply(to, { ...base, flags: flags(FORMERR) });
+    const decision = decideQuery({ name: question.name, type: question.type }, this.options.entries);
+    if (decision.action === 'nxdomain') {
+      this.denied(question.name);
+      return this.reply(to, { ...base, flags: flags(NXDOMAIN) });
+    }
+    if (decision.action === 'empty') {
+      if (decision.reason !== 'ipv6') this.denied(`${question.name} ${question.type}`);
+      return this.reply(to, { ...base, flags: flags(0), answers: [] });
+    }
+    if (this.inFlight >= MAX_IN_FLIGHT) return this.reply(to, { ...base, flags: flags(SERVFAIL) });
+    this.inFlight++;
+    try {
+      const upstream = await this.ask(question);
+      const rcode = upstream.flags === undefined ? 0 : upstream.flags & 0xf;
+      const filtered = filterAnswer(question.name, (upstream.answers ?? []) as AnswerRecord[], this.options.deny);
+      for (const a of filtered.denied) this.denied(`${question.name} -> ${a}`);
+      if (filtered.denied.length > 0 && filtered.pins.length === 0) return this.reply(to, { ...base, flags: flags(NXDOMAIN) });
+      if (filtered.pins.length) await this.options.pin(entriesForName(this.options.entries, question.name), filtered.pins);
+      this.reply(to, { ...base, flags: flags(rcode), answers: filtered.answers as dnsPacket.Answer[] });
+    } catch {
+      this.reply(to, { ...base, flags: flags(SERVFAIL) });
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  /** One question to the upstream resolver, on a socket of its own (a fresh port and id per question). */
+  private ask(question: dnsPacket.Question): Promise<dnsPacket.DecodedPacket> {
+    const { address, port } = this.options.upstream;
+    const id = randomInt(0, 65536);
+    const socket = createSocket({ type: address.includes(':') ? 'udp6' : 'udp4' });
+    return new Promise<dnsPacket.DecodedPacket>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('upstream timeout')), UPSTREAM_TIMEOUT_MS);
+      socket.on('error', reject);
+      socket.on('message', (msg, rinfo) => {
+        if (rinfo.address !== address || rinfo.port !== port) return;
+        let packet: dnsPacket.DecodedPacket;
+        try {
+          packet = dnsPacket.decode(msg);
+        } catch {
+          return;
+        }
+        if (packet.id !== id || packet.type !== 'response') return;
+        clearTimeout(timer);
+        resolve(packet);
+      });
+      socket.send(dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [question] }), port, address);
+    }).finally(() => socket.close());
+  }
+}

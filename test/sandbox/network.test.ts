@@ -1,0 +1,288 @@
+/**
+ * Network policy with real sandboxes (profile network "egress"): each test starts sandboxes whose only
+ * way out is their allowlist, against a local test internet (test/helpers/test-internet.ts: TEST-NET
+ * servers and an authoritative DNS server for inet.test, which is polyrun's upstream here). Nothing leaves
+ * the machine. After each test nothing of its sandboxes is left: no netns, no link, no nft table.
+ *
+ * Needs root, runc, nftables, iproute2 and build/polyrun-init. No sleeps: every wait is on a program's end.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { createInterface } from 'node:readline';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_DENY_CIDRS } from '../../src/config/schema.js';
+import type { Egress, SandboxProfile } from '../../src/contract/profile.js';
+import { DEFAULT_LIMITS } from '../../src/limits/limits.js';
+import { SandboxNetworks } from '../../src/network/netns.js';
+import { SandboxHost } from '../../src/sandbox/host.js';
+import { Sandbox, type SandboxShape, type StageOutcome } from '../../src/sandbox/sandbox.js';
+import { testHostConfig } from '../helpers/host-config.js';
+import { hostLeftovers } from '../helpers/hostClean.js';
+import { DNS_SERVER, TestInternet } from '../helpers/test-internet.js';
+
+const MiB = 1024 * 1024;
+const ROOT = join(import.meta.dirname, '..', '..');
+const SHAPE: SandboxShape = { memoryBytes: 256 * MiB, processes: 64, openFiles: 256, fileSizeBytes: 16 * MiB, workDirBytes: 16 * MiB, tmpBytes: 16 * MiB };
+const LINK_POOL = '10.203.0.0/16';
+
+let internet: TestInternet;
+let host: SandboxHost;
+let stateDir: string;
+const started: Sandbox[] = [];
+
+beforeAll(async () => {
+  internet = await TestInternet.start();
+  stateDir = mkdtempSync(join(tmpdir(), 'polyrun-net-'));
+  const network = new SandboxNetworks({ upstreamDns: DNS_SERVER, denyCidrs: [...DEFAULT_DENY_CIDRS], linkPool: LINK_POOL, stateDir });
+  host = await SandboxHost.create(testHostConfig({ stateDir, network }));
+}, 60_000);
+
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((s) => s.destroy()));
+  const leftovers = [...(await hostLeftovers({ host })), ...networkLeftovers()];
+  expect(leftovers, `left on the host:\n${leftovers.join('\n')}`).toEqual([]);
+});
+
+afterAll(async () => {
+  await host?.cleanup();
+  await internet?.close();
+  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+});
+
+/** This process's netns, links and host tables (names carry the owner pid). */
+function networkLeftovers(): string[] {
+  const netns = execFileSync('ip', ['netns', 'list']).toString().split('\n').filter((l) => l.startsWith(`polyrun-${process.pid}-`));
+  const tables = execFileSync('nft', ['list', 'tables']).toString().split('\n').filter((l) => l.includes(`polyrun_${process.pid}_`));
+  return [...netns, ...tables];
+}
+
+function egress(allow: string[], over: Partial<Egress> = {}): SandboxProfile {
+  return {
+    seccomp: 'default',
+    network: 'egress',
+    egress: { allow, bytesPerExecution: 16 * MiB, bandwidthBytesPerSecond: 64 * MiB, maxConnections: 16, ...over },
+  };
+}
+
+async function sandbox(profile: SandboxProfile): Promise<Sandbox> {
+  const sb = await Sandbox.start(host, SHAPE, { profile });
+  started.push(sb);
+  return sb;
+}
+
+async function py(sb: Sandbox, code: string): Promise<StageOutcome & { out: string }> {
+  const outcome = await sb.runStage({
+    argv: ['/usr/bin/python3', '-c', code],
+    env: { PATH: '/usr/bin' },
+    limits: { ...DEFAULT_LIMITS.run, wallTimeMs: 20_000, cpuTimeMs: 10_000 },
+  });
+  return { ...outcome, out: outcome.stdout.toString('utf8') };
+}
+
+const FETCH = (url: string) => `
+import urllib.request, sys
+try:
+    print(urllib.request.urlopen(${JSON.stringify(url)}, timeout=5).read().decode())
+except Exception as e:
+    print('ERR', type(e).__name__, e)
+`;
+
+const RESOLVE = (name: string) => `
+import socket
+try:
+    print(sorted({a[4][0] for a in socket.getaddrinfo(${JSON.stringify(name)}, 80, socket.AF_INET)}))
+except socket.gaierror as e:
+    print('GAIERR', e.errno)
+`;
+
+/** One DNS question straight to the sandbox's resolver (from resolv.conf): prints rcode and answer count. */
+const DNS_QUERY = (name: string, qtype: number) => String.raw`
+import socket, struct
+ns = [l.split()[1] for l in open('/etc/resolv.conf') if l.startswith('nameserver')][0]
+q = struct.pack('>HHHHHH', 0x4242, 0x0100, 1, 0, 0, 0)
+for label in ${JSON.stringify(name)}.split('.'):
+    q += bytes([len(label)]) + label.encode()
+q += bytes([0]) + struct.pack('>HH', ${qtype}, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+s.sendto(q, (ns, 53))
+r = s.recv(4096)
+print('rcode', r[3] & 15, 'answers', struct.unpack('>H', r[6:8])[0], 'secret' if b'the-secret' in r else '')
+`;
+
+/** A TCP connection attempt: prints "connected" or the error's class. */
+const CONNECT = (host: string, port: number) => `
+import socket
+try:
+    socket.create_connection((${JSON.stringify(host)}, ${port}), timeout=3).close()
+    print('connected')
+except Exception as e:
+    print('refused', type(e).__name__)
+`;
+
+/** A UDP exchange: prints the echo or "no answer". */
+const UDP = (host: string, port: number) => `
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+try:
+    s.sendto(b'ping', (${JSON.stringify(host)}, ${port}))
+    print('echo', s.recv(100).decode())
+except Exception as e:
+    print('no answer', type(e).__name__)
+`;
+
+/** The sandbox's own address (the source of its default route). */
+const OWN_ADDRESS = `
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(('198.51.100.10', 9))
+print(s.getsockname()[0])
+`;
+
+describe('egress allowlist', () => {
+  it('reaches an allowed name (python urllib), through a CNAME too, and counts it', async () => {
+    const sb = await sandbox(egress(['ok.inet.test', 'alias.inet.test']));
+    expect((await py(sb, FETCH('http://ok.inet.test/'))).out).toContain('hello from 10 host=ok.inet.test');
+    expect((await py(sb, FETCH('http://alias.inet.test/'))).out).toContain('hello from 10 host=alias.inet.test');
+    const { stats } = (await sb.networkStats())!;
+    expect(stats.connections).toBe(2);
+    expect(stats.dnsQueries).toBeGreaterThanOrEqual(2);
+    expect(stats.bytesIn).toBeGreaterThan(0);
+    expect(stats.bytesOut).toBeGreaterThan(0);
+    expect(stats.byteCapReached).toBe(false);
+  }, 60_000);
+
+  it('answers NXDOMAIN for a name not allowed, and refuses a direct connection to an address not allowed', async () => {
+    const sb = await sandbox(egress(['ok.inet.test']));
+    expect((await py(sb, RESOLVE('other.inet.test'))).out).toContain('GAIERR -2');
+    expect((await py(sb, DNS_QUERY('other.inet.test', 1))).out).toContain('rcode 3');
+    expect((await py(sb, CONNECT('198.51.100.11', 80))).out).toContain('refused');
+    const { stats, denied } = (await sb.networkStats())!;
+    expect(stats.dnsDenied).toBeGreaterThanOrEqual(2);
+    expect(stats.denied).toBeGreaterThanOrEqual(1);
+    expect(denied).toContain('other.inet.test');
+  }, 60_000);
+
+  it('lets a CIDR entry reach every address in its block', async () => {
+    const sb = await sandbox(egress(['198.51.100.0/24']));
+    expect((await py(sb, FETCH('http://198.51.100.11/'))).out).toContain('hello from 11');
+    expect((await py(sb, FETCH('http://198.51.100.10/'))).out).toContain('hello from 10');
+    expect((await py(sb, CONNECT('203.0.113.5', 8080))).out).toContain('refused');
+  }, 60_000);
+
+  it('holds port restrictions, for addresses and for names', async () => {
+    const sb = await sandbox(egress(['203.0.113.5:8080', 'ports.inet.test:8000-8100']));
+    expect((await py(sb, FETCH('http://203.0.113.5:8080/'))).out).toContain('port 8080');
+    expect((await py(sb, CONNECT('203.0.113.5', 9090))).out).toContain('refused');
+    const byName = await sandbox(egress(['ports.inet.test:8000-8100']));
+    expect((await py(byName, FETCH('http://ports.inet.test:8080/'))).out).toContain('port 8080');
+    expect((await py(byName, CONNECT('ports.inet.test', 9090))).out).toContain('refused');
+  }, 60_000);
+
+  it('refuses a name that resolves into the deny set (metadata, private, loopback)', async () => {
+    const sb = await sandbox(egress(['metadata.inet.test', 'private.inet.test', 'loop.inet.test']));
+    for (const name of ['metadata.inet.test', 'private.inet.test', 'loop.inet.test']) {
+      expect((await py(sb, RESOLVE(name))).out, name).toContain('GAIERR');
+    }
+    expect((await py(sb, CONNECT('169.254.169.254', 80))).out).toContain('refused');
+    const { stats, denied } = (await sb.networkStats())!;
+    expect(stats.dnsDenied).toBeGreaterThanOrEqual(3);
+    expect(denied).toContain('metadata.inet.test -> 169.254.169.254');
+  }, 60_000);
+
+  it('answers no TXT (nor other types) for names not allowed, and nothing but A/CNAME for allowed ones', async () => {
+    const sb = await sandbox(egress(['ok.inet.test']));
+    const txtOther = (await py(sb, DNS_QUERY('secret.inet.test', 16))).out;
+    expect(txtOther).toContain('rcode 3 answers 0');
+    expect(txtOther).not.toContain('secret');
+    expect((await py(sb, DNS_QUERY('ok.inet.test', 16))).out).toContain('rcode 0 answers 0');
+    expect((await py(sb, DNS_QUERY('ok.inet.test', 28))).out).toContain('rcode 0 answers 0'); // AAAA: the link is IPv4 only
+    expect((await py(sb, DNS_QUERY('ok.inet.test', 1))).out).toContain('rcode 0 answers 1');
+  }, 60_000);
+
+  it('lets UDP reach an allowed address only; DNS only through its resolver; IPv6 not at all', async () => {
+    const sb = await sandbox(egress(['198.51.100.10']));
+    expect((await py(sb, UDP('198.51.100.10', 9999))).out).toContain('echo ping');
+    expect((await py(sb, UDP('198.51.100.11', 9999))).out).toContain('no answer');
+    // The test's authoritative server answers anyone, but not a sandbox that skips its filter.
+    expect((await py(sb, UDP(DNS_SERVER, 53))).out).toContain('no answer');
+    const v6 = await py(
+      sb,
+      `import socket\ntry:\n    socket.create_connection(('2001:db8::10', 80), timeout=3)\n    print('connected')\nexcept Exception as e:\n    print('refused', type(e).__name__)\n`,
+    );
+    expect(v6.out).toContain('refused');
+  }, 60_000);
+
+  it('keeps sandboxes apart and the host unreachable, even with 0.0.0.0/0 allowed', async () => {
+    const server: Server = createServer((s) => s.end('host service\n'));
+    await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const a = await sandbox(egress(['0.0.0.0/0']));
+      const b = await sandbox(egress(['0.0.0.0/0']));
+      const bAddress = (await py(b, OWN_ADDRESS)).out.trim();
+      const aAddress = (await py(a, OWN_ADDRESS)).out.trim();
+      expect(bAddress).toMatch(/^10\.203\./);
+      // b listens; a cannot reach it (nor b a): the link pool is in the deny set and b takes no new inbound.
+      const listening = b.startStage({
+        argv: ['/usr/bin/python3', '-c', `import socket\ns=socket.socket()\ns.bind(('0.0.0.0',8000))\ns.listen()\nprint('up', flush=True)\ns.settimeout(3)\ntry:\n    s.accept(); print('accepted')\nexcept Exception:\n    print('nobody')\n`],
+        env: { PATH: '/usr/bin' },
+        limits: { ...DEFAULT_LIMITS.run, wallTimeMs: 20_000 },
+      });
+      expect((await py(a, CONNECT(bAddress, 8000))).out).toContain('refused');
+      expect((await listening.done).stdout.toString()).toContain('nobody');
+      expect((await py(b, CONNECT(aAddress, 8000))).out).toContain('refused');
+      // The host: its own addresses, the gateway (the host's end of the link) and loopback-only services.
+      const hostAddresses = execFileSync('ip', ['-4', '-o', 'addr', 'show', 'scope', 'global']).toString().match(/inet (\S+)\//g)!.map((m) => m.slice(5, -1));
+      const gateway = bAddress.replace(/\d+$/, (n) => String(Number(n) - 1));
+      for (const address of [...hostAddresses.filter((h) => !h.startsWith('10.203.')), gateway]) {
+        expect((await py(a, CONNECT(address, port))).out, address).toContain('refused');
+      }
+    } finally {
+      server.close();
+    }
+  }, 90_000);
+
+  it('ends a download at the byte cap with a reset and says so', async () => {
+    const sb = await sandbox(egress(['big.inet.test'], { bytesPerExecution: 2 * MiB }));
+    const r = await py(
+      sb,
+      `import urllib.request\nn = 0\ntry:\n    with urllib.request.urlopen('http://big.inet.test/', timeout=10) as f:\n        while True:\n            b = f.read(65536)\n            if not b: break\n            n += len(b)\n    print('complete', n)\nexcept Exception as e:\n    print('cut', n, type(e).__name__)\n`,
+    );
+    expect(r.out).toMatch(/^cut \d+ /);
+    const got = Number(r.out.split(' ')[1]);
+    expect(got).toBeGreaterThan(MiB); // in and out together reach the cap: most of it is the download
+    expect(got).toBeLessThanOrEqual(2 * MiB);
+    expect(r.wallTimeMs).toBeLessThan(10_000); // a reset, not the read timeout
+    const { stats } = (await sb.networkStats())!;
+    expect(stats.byteCapReached).toBe(true);
+  }, 60_000);
+
+  it('the start-up sweep removes the netns, link and nft table a killed process left', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/crashing-network.ts'), stateDir, DNS_SERVER], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const line = await new Promise<string>((resolveLine, reject) => {
+      createInterface({ input: child.stdout! }).once('line', resolveLine);
+      child.once('exit', (code) => reject(new Error(`the crashing process exited early (${code})`)));
+    });
+    const { netns, hostTable } = JSON.parse(line) as { netns: string; hostTable: string };
+    const exited = new Promise((done) => child.once('exit', done));
+    child.kill('SIGKILL');
+    await exited;
+    const present = () => ({
+      netns: execFileSync('ip', ['netns', 'list']).toString().includes(netns),
+      table: execFileSync('nft', ['list', 'tables']).toString().includes(hostTable),
+      link: execFileSync('ip', ['-o', 'link']).toString().includes(`pn${netns.split('-').pop()}h`),
+    });
+    expect(present()).toEqual({ netns: true, table: true, link: true });
+    const swept = await SandboxNetworks.sweep(stateDir);
+    expect(swept).toEqual(expect.arrayContaining([netns, hostTable]));
+    expect(present()).toEqual({ netns: false, table: false, link: false });
+  }, 60_000);
+});
