@@ -14,9 +14,11 @@ const USAGE = `usage: polyrun <command> [options]
 commands:
   run FILE... [--language L] [--stdin TEXT | --stdin-file F] [--arg A]... [--time-limit MS]
               [--wall-limit MS] [--memory-limit MB] [--json] [--interactive] [--config F]
+              [--allow-net ENTRY]...
                       run a program in a sandbox (language inferred from the first file's extension);
                       an argument that starts with "-" is given as --arg=-x; --interactive connects
-                      the terminal (input as typed, output as it comes, Ctrl-C sends SIGINT)
+                      the terminal (input as typed, output as it comes, Ctrl-C sends SIGINT);
+                      --allow-net lets the program reach ENTRY (name, *.name, IP, CIDR, :port)
   runtimes [--json]   list the runtimes that passed their self-test on this host
   doctor              check this host (namespaces, seccomp, cgroups, OCI runtime) and say what to fix
   serve [options]     start the HTTP service (see docs/configuration.md)

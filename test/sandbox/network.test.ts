@@ -6,14 +6,17 @@
  *
  * Needs root, runc, nftables, iproute2 and build/polyrun-init. No sleeps: every wait is on a program's end.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { createInterface } from 'node:readline';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_DENY_CIDRS } from '../../src/config/schema.js';
+import { DEFAULT_DENY_CIDRS, defaultConfig } from '../../src/config/schema.js';
+import { BUILTIN_POLICY } from '../../src/config/policy.js';
+import { createExecutor } from '../../src/executor/executor.js';
 import type { Egress, SandboxProfile } from '../../src/contract/profile.js';
 import { DEFAULT_LIMITS } from '../../src/limits/limits.js';
 import { SandboxNetworks } from '../../src/network/netns.js';
@@ -285,4 +288,55 @@ describe('egress allowlist', () => {
     expect(swept).toEqual(expect.arrayContaining([netns, hostTable]));
     expect(present()).toEqual({ netns: false, table: false, link: false });
   }, 60_000);
+});
+
+describe('through the executor and the CLI', () => {
+  it('a request with an allowlist gets result.network; a tenant without network.enabled gets 403', async () => {
+    const dataDir = join(stateDir, 'data');
+    const base = defaultConfig(1);
+    const config = { ...base, network: { ...base.network, upstreamDns: DNS_SERVER }, sandbox: { ...base.sandbox, stateDir } };
+    const ex = await createExecutor({ config, dataDir, stateDir, languages: ['python'], pool: false });
+    try {
+      const request = {
+        language: 'python',
+        files: [{ name: 'main.py', content: Buffer.from(FETCH('http://ok.inet.test/')) }],
+        network: { allow: ['ok.inet.test'] },
+      };
+      await expect(ex.execute(request)).rejects.toMatchObject({ code: 'NETWORK_NOT_ALLOWED' });
+      const policy = { ...BUILTIN_POLICY, maxLimits: ex.maxLimits, network: { ...BUILTIN_POLICY.network, enabled: true } };
+      const result = await ex.execute(request, { policy });
+      expect(result.status).toBe('ok');
+      expect(result.run?.stdout).toContain('hello from 10');
+      expect(result.network).toMatchObject({ connections: 1, denied: 0, dnsDenied: 0, byteCapReached: false });
+      expect(result.network!.dnsQueries).toBeGreaterThanOrEqual(1);
+      // Without an allowlist nothing changes: no network field, no way out.
+      const none = await ex.execute({ ...request, network: undefined });
+      expect(none.network).toBeUndefined();
+      expect(none.run?.stdout).toMatch(/ERR/);
+    } finally {
+      await ex.close();
+    }
+  }, 120_000);
+
+  it('polyrun run --allow-net reaches the entry, with the upstream from POLYRUN_DNS_UPSTREAM', async () => {
+    const script = join(stateDir, 'fetch.py');
+    writeFileSync(script, FETCH('http://ok.inet.test/') + FETCH('http://other.inet.test/'));
+    const out = await new Promise<{ code: number; stdout: string; stderr: string }>((done) =>
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'run', script, '--allow-net', 'ok.inet.test', '--json'],
+        {
+          cwd: ROOT,
+          env: { ...process.env, POLYRUN_DATA_DIR: join(stateDir, 'cli-data'), POLYRUN_STATE_DIR: stateDir, POLYRUN_DNS_UPSTREAM: DNS_SERVER, POLYRUN_POOL: 'false' },
+          timeout: 90_000,
+        },
+        (err, stdout, stderr) => done({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+      ),
+    );
+    expect(out.code, out.stderr).toBe(0);
+    const result = JSON.parse(out.stdout) as { run: { stdout: string }; network: { dnsDenied: number } };
+    expect(result.run.stdout).toContain('hello from 10');
+    expect(result.run.stdout).toContain('ERR URLError'); // other.inet.test: NXDOMAIN
+    expect(result.network.dnsDenied).toBeGreaterThanOrEqual(1);
+  }, 120_000);
 });
