@@ -105,23 +105,31 @@ export class SandboxNetworks implements NetworkProvider {
     const first = Math.floor(Math.random() * slots);
     for (let i = 0; i < SLOT_TRIES; i++) {
       const slot = (first + i * 7919) % slots;
+      const link = new AttachedNetwork(slot, this.settings.stateDir);
+      const { gateway, prefix } = allocateLink(this.pool, slot);
       try {
-        await run('ip', ['link', 'add', `pn${slot}h`, 'type', 'veth', 'peer', 'name', `pn${slot}s`]);
+        // One `ip` run; it stops at the first failure, and the first line is the slot's lock.
+        await ipBatch([
+          `link add pn${slot}h type veth peer name pn${slot}s`,
+          `netns add ${link.netns}`,
+          `link set pn${slot}s netns ${link.netns}`,
+          `addr add ${gateway}/${prefix} dev pn${slot}h`,
+          `link set pn${slot}h up`,
+        ]);
       } catch (err) {
-        if (/exists/i.test((err as Error).message)) continue;
+        if (/exists/i.test((err as Error).message) && !(await link.exists())) continue;
+        await link.close();
         throw err;
       }
-      return this.build(slot, sandboxId, entries, egress);
+      return this.build(link, sandboxId, entries, egress);
     }
     throw new Error('no free sandbox link slot');
   }
 
-  private async build(slot: number, sandboxId: string, entries: AllowEntry[], egress: Egress): Promise<SandboxNetwork> {
-    const link = new AttachedNetwork(slot, this.settings.stateDir);
+  private async build(link: AttachedNetwork, sandboxId: string, entries: AllowEntry[], egress: Egress): Promise<SandboxNetwork> {
+    const slot = link.slot;
     try {
       const { gateway, address, prefix } = allocateLink(this.pool, slot);
-      await run('ip', ['netns', 'add', link.netns]);
-      await ipBatch([`link set pn${slot}s netns ${link.netns}`, `addr add ${gateway}/${prefix} dev pn${slot}h`, `link set pn${slot}h up`]);
       await ipBatch([`link set lo up`, `addr add ${address}/${prefix} dev pn${slot}s`, `link set pn${slot}s up`, `route add default via ${gateway}`], link.netns);
       const groups = groupEntries(entries);
       const plan: FirewallPlan = {
@@ -212,7 +220,7 @@ class AttachedNetwork implements SandboxNetwork {
   private closed?: Promise<void>;
 
   constructor(
-    private readonly slot: number,
+    readonly slot: number,
     stateDir: string,
   ) {
     this.netns = `${NETNS_PREFIX}${process.pid}-${slot}`;
@@ -220,6 +228,11 @@ class AttachedNetwork implements SandboxNetwork {
     this.netnsPath = `/run/netns/${this.netns}`;
     this.dir = join(stateDir, 'net', this.netns);
     this.etcFiles = ['resolv.conf', 'nsswitch.conf'].map((f) => ({ destination: `/etc/${f}`, source: join(this.dir, f) }));
+  }
+
+  /** Whether this process's netns of the slot exists (a failed batch past its first line created it). */
+  async exists(): Promise<boolean> {
+    return (await run('ip', ['netns', 'list'])).split('\n').some((l) => l.split(' ')[0] === this.netns);
   }
 
   async writeResolvConf(gateway: string, sandboxId: string): Promise<void> {
@@ -247,8 +260,8 @@ class AttachedNetwork implements SandboxNetwork {
       await this.dns?.close().catch(() => undefined);
       // The link first (it takes both ends with it), then the netns: the slot is free only once the link is
       // gone, so no other process can have taken the name in between.
-      await run('ip', ['link', 'del', `pn${this.slot}h`]).catch(() => undefined);
-      await run('ip', ['netns', 'del', this.netns]).catch(() => undefined);
+      // -force: the netns goes even when the link is already gone.
+      await run('ip', ['-force', '-batch', '-'], `link del pn${this.slot}h\nnetns del ${this.netns}\n`).catch(() => undefined);
       await nft(`delete table ip ${this.hostTable}\n`).catch(() => undefined);
       await rm(this.dir, { recursive: true, force: true });
     })();
