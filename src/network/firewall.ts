@@ -13,6 +13,7 @@
  */
 import { formatCidr, mergeCidrs, type Cidr } from './address.js';
 import type { AllowEntry, PortRange } from './allowlist.js';
+import { NAME_CHECK_PORTS } from './name-check.js';
 
 /** Name of the table inside the sandbox's namespace (it is alone there). */
 export const SANDBOX_TABLE = 'polyrun';
@@ -70,6 +71,22 @@ const elements = (blocks: Cidr[]) => (blocks.length ? ` elements = { ${blocks.ma
 const dport = (ports: PortRange | null) => (ports ? ` th dport ${ports.from === ports.to ? ports.from : `${ports.from}-${ports.to}`}` : '');
 const quoted = (name: string) => `"${name.replace(/[^A-Za-z0-9_.-]/g, '')}"`;
 
+const covers = (ports: PortRange | null, port: number) => ports === null || (ports.from <= port && port <= ports.to);
+const CHECK_PORTS = Object.values(NAME_CHECK_PORTS).join(', ');
+
+/**
+ * The Host/SNI redirect: a connection to a pinned address (a name's) on 80 or 443 goes to the name check on
+ * the gateway, unless a static entry (an address or block) allows that address and port by itself.
+ */
+function redirectRules(plan: FirewallPlan): string[] {
+  const rules: string[] = [];
+  for (const [port, checkPort] of Object.entries(NAME_CHECK_PORTS).map(([p, c]) => [Number(p), c] as const)) {
+    for (const g of plan.groups) if (g.cidrs.length && covers(g.ports, port)) rules.push(`    ip daddr @static_${g.id} tcp dport ${port} return`);
+    for (const g of plan.groups) if (g.names && covers(g.ports, port)) rules.push(`    ip daddr @pin_${g.id} tcp dport ${port} dnat ip to ${plan.gateway}:${checkPort}`);
+  }
+  return rules;
+}
+
 /** The script for the table inside the sandbox's namespace (run there with `nft -f -`). */
 export function sandboxRuleset(plan: FirewallPlan): string {
   const sets = [`  set deny4 { type ipv4_addr; flags interval;${elements(mergeCidrs(plan.deny))} }`];
@@ -105,11 +122,16 @@ export function sandboxRuleset(plan: FirewallPlan): string {
     '    meta nfproto ipv6 drop',
     '    ct state established,related jump established_out',
     `    ip daddr ${plan.gateway} meta l4proto { tcp, udp } th dport 53 accept`,
+    `    ip daddr ${plan.gateway} tcp dport { ${CHECK_PORTS} } ct status dnat jump open`,
     '    ct state != new counter name "denied" drop',
     '    tcp dport 25 counter name "denied" reject with tcp reset',
     '    ip daddr @deny4 counter name "denied" reject with icmpx admin-prohibited',
     ...allowRules,
     '    counter name "denied" reject with icmpx admin-prohibited',
+    '  }',
+    '  chain to_name_check {',
+    '    type nat hook output priority -100; policy accept;',
+    ...redirectRules(plan),
     '  }',
     '  chain open {',
     `    ct count over ${plan.maxConnections} counter name "denied" reject with icmpx admin-prohibited`,
@@ -157,6 +179,7 @@ export function hostRuleset(plan: FirewallPlan, table: string): string {
     '  chain input {',
     '    type filter hook input priority filter; policy accept;',
     `    iifname ${link} ip daddr ${plan.gateway} meta l4proto { tcp, udp } th dport 53 accept`,
+    `    iifname ${link} ip daddr ${plan.gateway} tcp dport { ${CHECK_PORTS} } accept`,
     `    iifname ${link} drop`,
     '  }',
     '  chain forward {',

@@ -21,6 +21,7 @@ import { ipBatch, nft, nftJson, run } from './exec.js';
 import { groupEntries, hostRuleset, pinSetsFor, readCounters, sandboxRuleset, SANDBOX_TABLE, type FirewallPlan } from './firewall.js';
 import { allocateLink, slotCount } from './link-pool.js';
 import { DnsFilter, type Upstream } from './resolver.js';
+import { NameCheck } from './name-check.js';
 
 /** What a sandbox backend gets for one networked sandbox. */
 export interface SandboxNetwork {
@@ -145,7 +146,7 @@ export class SandboxNetworks implements NetworkProvider {
       await nft(hostRuleset(plan, link.hostTable));
       await nft(sandboxRuleset(plan), link.netns);
       await link.writeResolvConf(gateway, sandboxId);
-      link.dns = await DnsFilter.start({
+      const dns = await DnsFilter.start({
         listen: gateway,
         upstream: this.upstream!,
         entries,
@@ -160,6 +161,16 @@ export class SandboxNetworks implements NetworkProvider {
             }),
           );
           return lines.length ? nft(lines.join('\n') + '\n', link.netns).then(() => undefined) : Promise.resolve();
+        },
+      });
+      link.dns = dns;
+      link.nameCheck = await NameCheck.start({
+        listen: gateway,
+        entries,
+        addressesOf: (name) => dns.addressesOf(name),
+        onDenied: (what) => {
+          link.checkDenied++;
+          dns.record(what);
         },
       });
       return link;
@@ -217,6 +228,9 @@ class AttachedNetwork implements SandboxNetwork {
   readonly etcFiles: { destination: string; source: string }[];
   private readonly dir: string;
   dns?: DnsFilter;
+  nameCheck?: NameCheck;
+  /** Connections the Host/SNI check refused. */
+  checkDenied = 0;
   private closed?: Promise<void>;
 
   constructor(
@@ -248,7 +262,12 @@ class AttachedNetwork implements SandboxNetwork {
 
   async stats(): Promise<NetworkStats> {
     const counters = readCounters(await nftJson(['list', 'table', 'inet', SANDBOX_TABLE], this.netns));
-    return { ...counters, dnsQueries: this.dns?.stats.dnsQueries ?? 0, dnsDenied: this.dns?.stats.dnsDenied ?? 0 };
+    return {
+      ...counters,
+      denied: counters.denied + this.checkDenied,
+      dnsQueries: this.dns?.stats.dnsQueries ?? 0,
+      dnsDenied: this.dns?.stats.dnsDenied ?? 0,
+    };
   }
 
   deniedNames(): string[] {
@@ -257,6 +276,7 @@ class AttachedNetwork implements SandboxNetwork {
 
   close(): Promise<void> {
     this.closed ??= (async () => {
+      await this.nameCheck?.close().catch(() => undefined);
       await this.dns?.close().catch(() => undefined);
       // The link first (it takes both ends with it), then the netns: the slot is free only once the link is
       // gone, so no other process can have taken the name in between.

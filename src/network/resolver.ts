@@ -39,9 +39,13 @@ const NXDOMAIN = 3;
 const SERVFAIL = 2;
 const FORMERR = 1;
 
+const MAX_ANSWERED_NAMES = 1024;
+
 export class DnsFilter {
   readonly stats: ResolverStats = { dnsQueries: 0, dnsDenied: 0, deniedNames: [] };
   private inFlight = 0;
+  /** Addresses answered per name (lower case), with when their pin ends: the Host/SNI check's targets. */
+  private readonly answered = new Map<string, { address: string; until: number }[]>();
 
   private constructor(
     private readonly socket: Socket,
@@ -66,8 +70,19 @@ export class DnsFilter {
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }
 
+  /** Addresses answered for a name whose pins are still valid. */
+  addressesOf(name: string): string[] {
+    const now = Date.now();
+    return (this.answered.get(name.toLowerCase().replace(/\.$/, '')) ?? []).filter((a) => a.until > now).map((a) => a.address);
+  }
+
   private denied(what: string): void {
     this.stats.dnsDenied++;
+    this.record(what);
+  }
+
+  /** List a refused name or destination for the audit line (bounded), without counting a question. */
+  record(what: string): void {
     if (this.stats.deniedNames.length < MAX_DENIED_LISTED && !this.stats.deniedNames.includes(what)) this.stats.deniedNames.push(what);
   }
 
@@ -105,7 +120,12 @@ export class DnsFilter {
       const filtered = filterAnswer(question.name, (upstream.answers ?? []) as AnswerRecord[], this.options.deny);
       for (const a of filtered.denied) this.denied(`${question.name} -> ${a}`);
       if (filtered.denied.length > 0 && filtered.pins.length === 0) return this.reply(to, { ...base, flags: flags(NXDOMAIN) });
-      if (filtered.pins.length) await this.options.pin(entriesForName(this.options.entries, question.name), filtered.pins);
+      if (filtered.pins.length) {
+        await this.options.pin(entriesForName(this.options.entries, question.name), filtered.pins);
+        const name = question.name.toLowerCase().replace(/\.$/, '');
+        if (this.answered.size >= MAX_ANSWERED_NAMES && !this.answered.has(name)) this.answered.delete(this.answered.keys().next().value!);
+        this.answered.set(name, filtered.pins.map((p) => ({ address: p.address, until: Date.now() + p.seconds * 1000 })));
+      }
       this.reply(to, { ...base, flags: flags(rcode), answers: filtered.answers as dnsPacket.Answer[] });
     } catch {
       this.reply(to, { ...base, flags: flags(SERVFAIL) });

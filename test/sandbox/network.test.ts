@@ -250,6 +250,43 @@ describe('egress allowlist', () => {
     }
   }, 90_000);
 
+  it('checks the HTTP Host header and the TLS SNI: an allowed name does not open other sites on its address', async () => {
+    const sb = await sandbox(egress(['ok.inet.test']));
+    const http = (host: string) => `
+import socket
+addr = socket.getaddrinfo('ok.inet.test', 80, socket.AF_INET)[0][4][0]
+s = socket.create_connection((addr, 80), timeout=5)
+s.sendall(b'GET / HTTP/1.1\\r\\nHost: ${host}\\r\\nConnection: close\\r\\n\\r\\n')
+data = b''
+while True:
+    b = s.recv(4096)
+    if not b: break
+    data += b
+print(data.decode().split('\\r\\n')[0], '|', data.decode().split('\\r\\n\\r\\n', 1)[-1])
+`;
+    expect((await py(sb, http('ok.inet.test'))).out).toContain('hello from 10 host=ok.inet.test');
+    const other = (await py(sb, http('other.inet.test'))).out;
+    expect(other).toContain('403');
+    expect(other).not.toContain('hello from');
+    const tls = (sni: string) => `
+import socket, ssl
+addr = socket.getaddrinfo('ok.inet.test', 443, socket.AF_INET)[0][4][0]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+try:
+    s = ctx.wrap_socket(socket.create_connection((addr, 443), timeout=5), server_hostname=${JSON.stringify(sni)})
+    print(s.recv(100).decode())
+except Exception as e:
+    print('refused', type(e).__name__)
+`;
+    expect((await py(sb, tls('ok.inet.test'))).out).toContain('tls hello from 10 sni=ok.inet.test');
+    expect((await py(sb, tls('other.inet.test'))).out).toContain('refused');
+    const { stats, denied } = (await sb.networkStats())!;
+    expect(stats.denied).toBeGreaterThanOrEqual(2);
+    expect(denied).toEqual(expect.arrayContaining(['other.inet.test:80 (Host)', 'other.inet.test:443 (SNI)']));
+  }, 60_000);
+
   it('ends a download at the byte cap with a reset and says so', async () => {
     const sb = await sandbox(egress(['big.inet.test'], { bytesPerExecution: 2 * MiB }));
     const r = await py(

@@ -14,6 +14,24 @@ import { decideQuery, filterAnswer, PIN_MAX_SECONDS, PIN_MIN_SECONDS } from '../
 import { groupEntries, hostRuleset, pinSetsFor, readCounters, sandboxRuleset, type FirewallPlan } from '../../src/network/firewall.js';
 import { resolveNetwork } from '../../src/network/request-policy.js';
 import { allocateLink } from '../../src/network/link-pool.js';
+import { httpHost, tlsServerName, PEEK_MAX_BYTES } from '../../src/network/peek.js';
+import { Duplex } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
+
+/** The first bytes a real TLS client (Node's) sends: its ClientHello, with `servername` as SNI. */
+function clientHello(servername?: string): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const wire = new Duplex({
+      read() {},
+      write(chunk: Buffer) {
+        resolve(chunk);
+        socket.destroy();
+      },
+    });
+    const socket = tlsConnect({ socket: wire, ...(servername ? { servername } : {}), rejectUnauthorized: false });
+    socket.on('error', () => undefined);
+  });
+}
 
 const entry = (text: string) => {
   const r = parseAllowEntry(text);
@@ -197,15 +215,29 @@ describe('firewall rulesets', () => {
     expect(rules.match(/quota name/g)).toHaveLength(2); // once per direction: each match consumes
     expect(rules).toContain('rate over 2000 bytes/second');
     // The deny set comes before any allow rule: deny wins.
-    expect(rules.indexOf('@deny4 counter')).toBeLessThan(rules.indexOf('jump open'));
+    expect(rules.indexOf('@deny4 counter')).toBeLessThan(rules.indexOf('ip daddr @pin_0 th dport 443 jump open'));
     // The resolver comes before the deny set (the gateway is in the link pool, which is denied).
     expect(rules.indexOf('th dport 53 accept')).toBeLessThan(rules.indexOf('@deny4 counter'));
     // Replacing is atomic: the script declares, deletes and recreates its table in one transaction.
     expect(rules.startsWith('table inet polyrun\ndelete table inet polyrun\n')).toBe(true);
   });
+  it('sends connections to pinned addresses on 80 and 443 through the Host/SNI check, unless a static entry allows them', () => {
+    const rules = sandboxRuleset(plan);
+    expect(rules).toContain('type nat hook output priority -100; policy accept;');
+    expect(rules).toContain('ip daddr @static_1 tcp dport 80 return');
+    expect(rules).toContain('ip daddr @pin_1 tcp dport 80 dnat ip to 10.203.0.1:15080');
+    expect(rules).toContain('ip daddr @pin_0 tcp dport 443 dnat ip to 10.203.0.1:15443');
+    expect(rules).not.toContain('@pin_0 tcp dport 80 '); // pypi.org:443 only
+    expect(rules).toContain('ip daddr 10.203.0.1 tcp dport { 15080, 15443 } ct status dnat jump open');
+    expect(hostRuleset(plan, 't')).toContain('iifname "pr123h" ip daddr 10.203.0.1 tcp dport { 15080, 15443 } accept');
+  });
   it('walls the host side: only DNS to the gateway, no deny set, no new inbound, NAT out', () => {
     const rules = hostRuleset(plan, 'polyrun_1_2');
-    expect(rules).toContain('iifname "pr123h" ip daddr 10.203.0.1 meta l4proto { tcp, udp } th dport 53 accept\n    iifname "pr123h" drop');
+    expect(rules).toContain(
+      'iifname "pr123h" ip daddr 10.203.0.1 meta l4proto { tcp, udp } th dport 53 accept\n' +
+        '    iifname "pr123h" ip daddr 10.203.0.1 tcp dport { 15080, 15443 } accept\n' +
+        '    iifname "pr123h" drop',
+    );
     expect(rules).toContain('iifname "pr123h" ip daddr @deny4 drop');
     expect(rules).toContain('iifname "pr123h" ip saddr != 10.203.0.2 drop');
     expect(rules).toContain('oifname "pr123h" ct state established,related accept\n    oifname "pr123h" drop');
@@ -259,6 +291,24 @@ describe('DNS filter', () => {
       { address: '198.51.100.11', seconds: PIN_MIN_SECONDS },
     ]);
     expect(out.denied).toEqual(['169.254.169.254']);
+  });
+});
+
+describe('Host and SNI peek', () => {
+  it('reads the Host header of an HTTP request, waiting for the end of the headers', () => {
+    expect(httpHost(Buffer.from('GET / HTTP/1.1\r\nHost: Ok.Inet.Test:8080\r\nAccept: */*\r\n\r\n'))).toEqual({ status: 'name', name: 'ok.inet.test' });
+    expect(httpHost(Buffer.from('GET / HTTP/1.1\r\nHost: ok.inet.test\r\n'))).toEqual({ status: 'more' });
+    expect(httpHost(Buffer.from('GET / HTTP/1.1\r\nAccept: */*\r\n\r\n'))).toEqual({ status: 'none' });
+    expect(httpHost(Buffer.from('GET / HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n'))).toEqual({ status: 'none' });
+    expect(httpHost(Buffer.from('\x16\x03\x01 not http\r\n\r\n'))).toEqual({ status: 'none' });
+    expect(httpHost(Buffer.alloc(PEEK_MAX_BYTES, 65))).toEqual({ status: 'none' });
+  });
+  it('reads the SNI of a real ClientHello, and needs the whole record', async () => {
+    const hello = await clientHello('pypi.org');
+    expect(tlsServerName(hello)).toEqual({ status: 'name', name: 'pypi.org' });
+    expect(tlsServerName(hello.subarray(0, 40))).toEqual({ status: 'more' });
+    expect(tlsServerName(await clientHello())).toEqual({ status: 'none' });
+    expect(tlsServerName(Buffer.from('GET / HTTP/1.1\r\n'))).toEqual({ status: 'none' });
   });
 });
 
