@@ -121,8 +121,13 @@ export class DnsFilter {
       for (const a of filtered.denied) this.denied(`${question.name} -> ${a}`);
       if (filtered.denied.length > 0 && filtered.pins.length === 0) return this.reply(to, { ...base, flags: flags(NXDOMAIN) });
       if (filtered.pins.length) {
-        await this.options.pin(entriesForName(this.options.entries, question.name), filtered.pins);
         const name = question.name.toLowerCase().replace(/\.$/, '');
+        // A repeated answer whose pins still have more than half their time left costs no `nft` run.
+        const known = this.answered.get(name) ?? [];
+        const now = Date.now();
+        const fresh = filtered.pins.filter((p) => !known.some((k) => k.address === p.address && k.until - now > (p.seconds * 1000) / 2));
+        if (fresh.length) await this.options.pin(entriesForName(this.options.entries, question.name), filtered.pins);
+        else return this.reply(to, { ...base, flags: flags(rcode), answers: filtered.answers as dnsPacket.Answer[] });
         if (this.answered.size >= MAX_ANSWERED_NAMES && !this.answered.has(name)) this.answered.delete(this.answered.keys().next().value!);
         this.answered.set(name, filtered.pins.map((p) => ({ address: p.address, until: Date.now() + p.seconds * 1000 })));
       }

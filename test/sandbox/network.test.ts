@@ -287,6 +287,17 @@ except Exception as e:
     expect(denied).toEqual(expect.arrayContaining(['other.inet.test:80 (Host)', 'other.inet.test:443 (SNI)']));
   }, 60_000);
 
+  it('caps the connections open at once', async () => {
+    const sb = await sandbox(egress(['198.51.100.10'], { maxConnections: 2 }));
+    const r = await py(
+      sb,
+      `import socket\nheld = []\nfor i in range(3):\n    try:\n        held.append(socket.create_connection(('198.51.100.10', 80), timeout=3))\n        print('open', i)\n    except Exception as e:\n        print('refused', i, type(e).__name__)\n`,
+    );
+    expect(r.out).toContain('open 0');
+    expect(r.out).toContain('open 1');
+    expect(r.out).toContain('refused 2');
+  }, 60_000);
+
   it('ends a download at the byte cap with a reset and says so', async () => {
     const sb = await sandbox(egress(['big.inet.test'], { bytesPerExecution: 2 * MiB }));
     const r = await py(

@@ -319,3 +319,34 @@ describe('link pool', () => {
     expect(() => allocateLink(cidr('10.203.0.0/16'), 16384)).toThrow();
   });
 });
+
+describe('network metrics', () => {
+  it('counts connections, DNS answers and bytes of a networked result by outcome', async () => {
+    const { createMetrics } = await import('../../src/telemetry/metrics.js');
+    const { observeExecution } = await import('../../src/telemetry/observe.js');
+    const metrics = createMetrics();
+    const stage = { status: 'ok' as const, exitCode: 0, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false, cpuTimeMs: 1, wallTimeMs: 1, memoryBytes: 1 };
+    observeExecution(metrics, {
+      tenant: 't',
+      files: [],
+      queueWaitMs: 0,
+      totalMs: 1,
+      maxProcesses: 64,
+      result: {
+        language: 'python',
+        version: '3',
+        status: 'ok',
+        compile: null,
+        run: stage,
+        network: { connections: 3, denied: 2, dnsQueries: 5, dnsDenied: 1, bytesOut: 10, bytesIn: 20, byteCapReached: true },
+      },
+    });
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/polyrun_network_connections_total\{outcome="allowed"\} 3/);
+    expect(text).toMatch(/polyrun_network_connections_total\{outcome="denied"\} 2/);
+    expect(text).toMatch(/polyrun_network_dns_queries_total\{outcome="answered"\} 4/);
+    expect(text).toMatch(/polyrun_network_dns_queries_total\{outcome="refused"\} 1/);
+    expect(text).toMatch(/polyrun_network_bytes_total\{direction="in"\} 20/);
+    expect(text).toMatch(/polyrun_network_byte_caps_total 1/);
+  });
+});
