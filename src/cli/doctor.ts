@@ -127,7 +127,10 @@ async function networkChecks(): Promise<Check[]> {
   const ip = await new Promise<string | null>((resolve) =>
     execFile('ip', ['-V'], { timeout: 10_000 }, (err, stdout) => resolve(err ? null : stdout.trim())),
   );
-  const netns = ip !== null && (existsSync('/proc/self/ns/net') || false);
+  const netns =
+    ip !== null &&
+    existsSync('/proc/self/ns/net') &&
+    (await new Promise<boolean>((resolve) => execFile('ip', ['netns', 'list'], { timeout: 10_000 }, (err) => resolve(!err))));
   const forward = readOr('/proc/sys/net/ipv4/ip_forward', '0');
   let upstream: string;
   let upstreamOk = true;

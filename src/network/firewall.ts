@@ -123,6 +123,8 @@ export function sandboxRuleset(plan: FirewallPlan): string {
     '    ct state established,related jump established_out',
     `    ip daddr ${plan.gateway} meta l4proto { tcp, udp } th dport 53 accept`,
     `    ip daddr ${plan.gateway} tcp dport { ${CHECK_PORTS} } ct status dnat jump open`,
+    // DNS goes through the sandbox's filter only, even to an allowed address.
+    '    meta l4proto { tcp, udp } th dport 53 counter name "denied" reject with icmpx admin-prohibited',
     '    ct state != new counter name "denied" drop',
     '    tcp dport 25 counter name "denied" reject with tcp reset',
     '    ip daddr @deny4 counter name "denied" reject with icmpx admin-prohibited',

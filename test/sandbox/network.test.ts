@@ -211,8 +211,12 @@ describe('egress allowlist', () => {
     const sb = await sandbox(egress(['198.51.100.10']));
     expect((await py(sb, UDP('198.51.100.10', 9999))).out).toContain('echo ping');
     expect((await py(sb, UDP('198.51.100.11', 9999))).out).toContain('no answer');
-    // The test's authoritative server answers anyone, but not a sandbox that skips its filter.
+    // The test's authoritative server answers anyone, but not a sandbox that skips its filter, even when
+    // its address is allowed.
     expect((await py(sb, UDP(DNS_SERVER, 53))).out).toContain('no answer');
+    const dnsAllowed = await sandbox(egress(['203.0.113.0/24']));
+    expect((await py(dnsAllowed, UDP(DNS_SERVER, 53))).out).toContain('no answer');
+    expect((await py(dnsAllowed, CONNECT(DNS_SERVER, 53))).out).toContain('refused');
     const v6 = await py(
       sb,
       `import socket\ntry:\n    socket.create_connection(('2001:db8::10', 80), timeout=3)\n    print('connected')\nexcept Exception as e:\n    print('refused', type(e).__name__)\n`,

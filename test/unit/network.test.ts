@@ -216,6 +216,8 @@ describe('firewall rulesets', () => {
     expect(rules).toContain('rate over 2000 bytes/second');
     // The deny set comes before any allow rule: deny wins.
     expect(rules.indexOf('@deny4 counter')).toBeLessThan(rules.indexOf('ip daddr @pin_0 th dport 443 jump open'));
+    // DNS elsewhere than the resolver is refused before any allow rule.
+    expect(rules.indexOf('th dport 53 counter name "denied"')).toBeLessThan(rules.indexOf('@static_1 jump open'));
     // The resolver comes before the deny set (the gateway is in the link pool, which is denied).
     expect(rules.indexOf('th dport 53 accept')).toBeLessThan(rules.indexOf('@deny4 counter'));
     // Replacing is atomic: the script declares, deletes and recreates its table in one transaction.
