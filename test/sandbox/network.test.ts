@@ -151,8 +151,11 @@ describe('egress allowlist', () => {
     const sb = await sandbox(egress(['ok.inet.test', 'alias.inet.test']));
     expect((await py(sb, FETCH('http://ok.inet.test/'))).out).toContain('hello from 10 host=ok.inet.test');
     expect((await py(sb, FETCH('http://alias.inet.test/'))).out).toContain('hello from 10 host=alias.inet.test');
+    // curl (C, glibc's resolver): the same.
+    const curl = await sb.runStage({ argv: ['/usr/bin/curl', '-sS', '-m', '5', 'http://ok.inet.test/'], env: { PATH: '/usr/bin' }, limits: DEFAULT_LIMITS.run });
+    expect(curl.stdout.toString()).toBe('hello from 10 host=ok.inet.test');
     const { stats } = (await sb.networkStats())!;
-    expect(stats.connections).toBe(2);
+    expect(stats.connections).toBe(3);
     expect(stats.dnsQueries).toBeGreaterThanOrEqual(2);
     expect(stats.bytesIn).toBeGreaterThan(0);
     expect(stats.bytesOut).toBeGreaterThan(0);
