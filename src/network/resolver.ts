@@ -87,7 +87,11 @@ export class DnsFilter {
   }
 
   private reply(to: { address: string; port: number }, packet: dnsPacket.Packet): void {
-    this.socket.send(dnsPacket.encode(packet), to.port, to.address);
+    try {
+      this.socket.send(dnsPacket.encode(packet), to.port, to.address);
+    } catch {
+      // the sandbox ended while its question was out (the socket is closed): nobody to answer
+    }
   }
 
   private async answer(msg: Buffer, address: string, port: number): Promise<void> {
