@@ -6,7 +6,7 @@
  * - `inet polyrun` inside the sandbox's own network namespace (the program has no capability over it):
  *   egress is the allowlist and the resolver, nothing else; no ingress but replies; the byte cap, the
  *   bandwidth limit and the connection cap; counters the result reports.
- * - `ip <hostTable>` in the host's namespace, a second wall that does not trust the first: from the
+ * - `inet <hostTable>` in the host's namespace, a second wall that does not trust the first: from the
  *   sandbox's link only DNS to its resolver reaches the host, nothing reaches the deny set (other
  *   sandboxes, the host's networks), nothing new enters the link, and the sandbox's address is NATed
  *   out. A drop in any table is final in nftables, so these tables never widen what another table allows.
@@ -170,13 +170,13 @@ export function sandboxRuleset(plan: FirewallPlan): string {
   ].join('\n');
 }
 
-/** The script for the sandbox's table in the host's namespace. */
+/** The script for the sandbox's table in the host's namespace (inet: IPv6 from the link is dropped too). */
 export function hostRuleset(plan: FirewallPlan, table: string): string {
   const link = quoted(plan.hostInterface);
   return [
-    `table ip ${table}`,
-    `delete table ip ${table}`,
-    `table ip ${table} {`,
+    `table inet ${table}`,
+    `delete table inet ${table}`,
+    `table inet ${table} {`,
     `  set deny4 { type ipv4_addr; flags interval;${elements(mergeCidrs(plan.deny))} }`,
     '  chain input {',
     '    type filter hook input priority filter; policy accept;',
@@ -186,6 +186,7 @@ export function hostRuleset(plan: FirewallPlan, table: string): string {
     '  }',
     '  chain forward {',
     '    type filter hook forward priority filter; policy accept;',
+    `    iifname ${link} meta nfproto ipv6 drop`,
     `    iifname ${link} ip saddr != ${plan.address} drop`,
     `    iifname ${link} ip daddr @deny4 drop`,
     // (`ct state != established,related` would compare the whole state word, not its flags: two rules.)

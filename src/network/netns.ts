@@ -5,7 +5,7 @@
  *
  * Per sandbox (slot n of the link pool, owner pid p):
  *   netns  polyrun-p-n          veth  pn<n>h (host, gateway address) <-> pn<n>s (in the netns, address)
- *   nft    inet polyrun (in the netns), ip polyrun_p_n (host)          DNS filter on gateway:53
+ *   nft    inet polyrun (in the netns), inet polyrun_p_n (host)        DNS filter on gateway:53
  * The host interface name is the slot's lock: `ip link add` fails when another process holds the slot.
  * What a dead process left (its pid is in the names) is removed by `sweep()` at start-up.
  */
@@ -208,13 +208,13 @@ export class SandboxNetworks implements NetworkProvider {
       if (stateDir) await rm(join(stateDir, 'net', name), { recursive: true, force: true });
       swept.push(name);
     }
-    const tables = await nftJson(['list', 'tables', 'ip']).catch(() => '{"nftables":[]}');
-    for (const item of (JSON.parse(tables) as { nftables: { table?: { name: string } }[] }).nftables) {
+    const tables = await nftJson(['list', 'tables']).catch(() => '{"nftables":[]}');
+    for (const item of (JSON.parse(tables) as { nftables: { table?: { name: string; family: string } }[] }).nftables) {
       const name = item.table?.name;
-      if (!name?.startsWith(HOST_TABLE_PREFIX)) continue;
+      if (!name?.startsWith(HOST_TABLE_PREFIX) || !/^(ip|inet)$/.test(item.table!.family)) continue;
       const pid = Number(name.slice(HOST_TABLE_PREFIX.length).split('_')[0]);
       if (!Number.isInteger(pid) || !dead(pid)) continue;
-      await nft(`delete table ip ${name}\n`).catch(() => undefined);
+      await nft(`delete table ${item.table!.family} ${name}\n`).catch(() => undefined);
       swept.push(name);
     }
     return swept;
@@ -282,7 +282,7 @@ class AttachedNetwork implements SandboxNetwork {
       // gone, so no other process can have taken the name in between.
       // -force: the netns goes even when the link is already gone.
       await run('ip', ['-force', '-batch', '-'], `link del pn${this.slot}h\nnetns del ${this.netns}\n`).catch(() => undefined);
-      await nft(`delete table ip ${this.hostTable}\n`).catch(() => undefined);
+      await nft(`delete table inet ${this.hostTable}\n`).catch(() => undefined);
       await rm(this.dir, { recursive: true, force: true });
     })();
     return this.closed;

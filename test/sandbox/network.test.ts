@@ -305,6 +305,21 @@ except Exception as e:
     expect(r.out).toContain('refused 2');
   }, 60_000);
 
+  it('cannot change its own network: addresses, routes, links and the firewall belong to the host', async () => {
+    const sb = await sandbox(egress(['0.0.0.0/0']));
+    for (const argv of [
+      ['/usr/sbin/ip', 'addr', 'add', '10.203.255.254/32', 'dev', 'lo'],
+      ['/usr/sbin/ip', 'route', 'del', 'default'],
+      ['/usr/sbin/ip', 'link', 'set', 'lo', 'down'],
+      ['/usr/sbin/nft', 'flush', 'ruleset'],
+    ]) {
+      const r = await sb.runStage({ argv, env: { PATH: '/usr/bin:/usr/sbin' }, limits: DEFAULT_LIMITS.run });
+      expect(r.exitCode, argv.join(' ')).not.toBe(0);
+    }
+    // Still filtered afterwards: the deny set holds.
+    expect((await py(sb, CONNECT('169.254.169.254', 80))).out).toContain('refused');
+  }, 60_000);
+
   it('ends a download at the byte cap with a reset and says so', async () => {
     const sb = await sandbox(egress(['big.inet.test'], { bytesPerExecution: 2 * MiB }));
     const r = await py(

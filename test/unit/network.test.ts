@@ -244,6 +244,8 @@ describe('firewall rulesets', () => {
     expect(rules).toContain('iifname "pr123h" ip saddr != 10.203.0.2 drop');
     expect(rules).toContain('oifname "pr123h" ct state established,related accept\n    oifname "pr123h" drop');
     expect(rules).toContain('ip saddr 10.203.0.2 oifname != "pr123h" masquerade');
+    expect(rules).toContain('iifname "pr123h" meta nfproto ipv6 drop');
+    expect(rules.startsWith('table inet polyrun_1_2\ndelete table inet polyrun_1_2\n')).toBe(true);
   });
   it('reads the counters and the quota from nft JSON', () => {
     const json = JSON.stringify({
