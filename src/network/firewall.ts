@@ -15,6 +15,8 @@ import { formatCidr, mergeCidrs, type Cidr } from './address.js';
 import type { AllowEntry, PortRange } from './allowlist.js';
 import { NAME_CHECK_PORTS } from './name-check.js';
 
+/** How many refused destinations a sandbox lists for the audit line. */
+export const DENIED_LISTED = 20;
 /** Name of the table inside the sandbox's namespace (it is alone there). */
 export const SANDBOX_TABLE = 'polyrun';
 /** Longest a resolved address stays pinned, and the most pins per set (nft drops the oldest on timeout). */
@@ -106,6 +108,8 @@ export function sandboxRuleset(plan: FirewallPlan): string {
     `delete table inet ${SANDBOX_TABLE}`,
     `table inet ${SANDBOX_TABLE} {`,
     ...sets,
+    // The first refused destinations (address . port), for the audit line; a full set adds nothing more.
+    `  set denied_dst { type ipv4_addr . inet_service; size ${DENIED_LISTED}; flags dynamic; }`,
     '  counter connections {}',
     '  counter denied {}',
     '  counter bytes_out {}',
@@ -127,8 +131,11 @@ export function sandboxRuleset(plan: FirewallPlan): string {
     '    meta l4proto { tcp, udp } th dport 53 counter name "denied" reject with icmpx admin-prohibited',
     '    ct state != new counter name "denied" drop',
     '    tcp dport 25 counter name "denied" reject with tcp reset',
+    '    ip daddr @deny4 meta l4proto { tcp, udp } add @denied_dst { ip daddr . th dport }',
     '    ip daddr @deny4 counter name "denied" reject with icmpx admin-prohibited',
     ...allowRules,
+    // (A rule of its own: when the set is full the add ends its rule, and the next one still refuses.)
+    '    meta l4proto { tcp, udp } add @denied_dst { ip daddr . th dport }',
     '    counter name "denied" reject with icmpx admin-prohibited',
     '  }',
     '  chain to_name_check {',
@@ -200,6 +207,17 @@ export function hostRuleset(plan: FirewallPlan, table: string): string {
     '}',
     '',
   ].join('\n');
+}
+
+/** The refused destinations listed in the sandbox table ("198.51.100.11:80"), from the same JSON. */
+export function readDeniedDestinations(json: string): string[] {
+  const items = (JSON.parse(json) as { nftables: { set?: { name: string; elem?: unknown[] } }[] }).nftables;
+  const elems = items.find((i) => i.set?.name === 'denied_dst')?.set?.elem ?? [];
+  return elems.flatMap((e) => {
+    const concat = ((e as { elem?: { val?: unknown } }).elem?.val ?? e) as { concat?: unknown[] };
+    const [address, port] = concat.concat ?? [];
+    return typeof address === 'string' && typeof port === 'number' ? [`${address}:${port}`] : [];
+  });
 }
 
 /** The counters of the sandbox table, from `nft -j list table inet polyrun` output. */

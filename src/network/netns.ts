@@ -18,7 +18,7 @@ import type { NetworkStats } from '../contract/result.js';
 import { cidr, parseCidr, type Cidr } from './address.js';
 import { parseAllowList, type AllowEntry } from './allowlist.js';
 import { ipBatch, nft, nftJson, run } from './exec.js';
-import { groupEntries, hostRuleset, pinSetsFor, readCounters, sandboxRuleset, SANDBOX_TABLE, type FirewallPlan } from './firewall.js';
+import { groupEntries, hostRuleset, pinSetsFor, readCounters, readDeniedDestinations, sandboxRuleset, SANDBOX_TABLE, type FirewallPlan } from './firewall.js';
 import { allocateLink, slotCount } from './link-pool.js';
 import { DnsFilter, type Upstream } from './resolver.js';
 import { NameCheck } from './name-check.js';
@@ -29,9 +29,8 @@ export interface SandboxNetwork {
   readonly netnsPath: string;
   /** Host files to bind read-only over the sandbox's /etc (resolv.conf naming its DNS filter, nsswitch.conf). */
   readonly etcFiles: { destination: string; source: string }[];
-  stats(): Promise<NetworkStats>;
-  /** Denied names and destinations, for the audit line (bounded). */
-  deniedNames(): string[];
+  /** The counters for the result, and the refused names and destinations for the audit line (bounded). */
+  report(): Promise<{ stats: NetworkStats; denied: string[] }>;
   close(): Promise<void>;
 }
 
@@ -260,18 +259,18 @@ class AttachedNetwork implements SandboxNetwork {
     await writeFile(join(this.dir, 'nsswitch.conf'), 'passwd: files\ngroup: files\nhosts: files dns\n', { mode: 0o644 });
   }
 
-  async stats(): Promise<NetworkStats> {
-    const counters = readCounters(await nftJson(['list', 'table', 'inet', SANDBOX_TABLE], this.netns));
+  async report(): Promise<{ stats: NetworkStats; denied: string[] }> {
+    const json = await nftJson(['list', 'table', 'inet', SANDBOX_TABLE], this.netns);
+    const counters = readCounters(json);
     return {
-      ...counters,
-      denied: counters.denied + this.checkDenied,
-      dnsQueries: this.dns?.stats.dnsQueries ?? 0,
-      dnsDenied: this.dns?.stats.dnsDenied ?? 0,
+      stats: {
+        ...counters,
+        denied: counters.denied + this.checkDenied,
+        dnsQueries: this.dns?.stats.dnsQueries ?? 0,
+        dnsDenied: this.dns?.stats.dnsDenied ?? 0,
+      },
+      denied: [...(this.dns?.stats.deniedNames ?? []), ...readDeniedDestinations(json)],
     };
-  }
-
-  deniedNames(): string[] {
-    return [...(this.dns?.stats.deniedNames ?? [])];
   }
 
   close(): Promise<void> {

@@ -226,7 +226,7 @@ export class Sandbox {
   /** What the sandbox did on the network (profile network "egress" only); read before destroy. */
   async networkStats(): Promise<{ stats: NetworkStats; denied: string[] } | undefined> {
     if (!this.network) return undefined;
-    return { stats: await this.network.stats(), denied: this.network.deniedNames() };
+    return this.network.report();
   }
 
   get running(): boolean {

@@ -171,6 +171,7 @@ describe('egress allowlist', () => {
     expect(stats.dnsDenied).toBeGreaterThanOrEqual(2);
     expect(stats.denied).toBeGreaterThanOrEqual(1);
     expect(denied).toContain('other.inet.test');
+    expect(denied).toContain('198.51.100.11:80');
   }, 60_000);
 
   it('lets a CIDR entry reach every address in its block', async () => {

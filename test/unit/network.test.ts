@@ -11,7 +11,7 @@ import { PolyrunError } from '../../src/contract/errors.js';
 import { cidr, cidrContainsAddress, formatAddress, mergeCidrs, parseCidr, addressValue, formatCidr } from '../../src/network/address.js';
 import { parseAllowEntry, parseAllowList, withinCeiling, entriesForName } from '../../src/network/allowlist.js';
 import { decideQuery, filterAnswer, PIN_MAX_SECONDS, PIN_MIN_SECONDS } from '../../src/network/dns-filter.js';
-import { groupEntries, hostRuleset, pinSetsFor, readCounters, sandboxRuleset, type FirewallPlan } from '../../src/network/firewall.js';
+import { groupEntries, hostRuleset, pinSetsFor, readCounters, readDeniedDestinations, sandboxRuleset, type FirewallPlan } from '../../src/network/firewall.js';
 import { resolveNetwork } from '../../src/network/request-policy.js';
 import { allocateLink } from '../../src/network/link-pool.js';
 import { httpHost, tlsServerName, PEEK_MAX_BYTES } from '../../src/network/peek.js';
@@ -259,6 +259,13 @@ describe('firewall rulesets', () => {
       ],
     });
     expect(readCounters(json)).toEqual({ connections: 3, denied: 2, bytesOut: 900, bytesIn: 90000, byteCapReached: true });
+    const listed = JSON.stringify({
+      nftables: [{ set: { name: 'denied_dst', elem: [{ concat: ['198.51.100.11', 80] }, { elem: { val: { concat: ['169.254.169.254', 80] } } }] } }],
+    });
+    expect(readDeniedDestinations(listed)).toEqual(['198.51.100.11:80', '169.254.169.254:80']);
+    // The set is bounded; a full set never stops the refusal (the add is a rule of its own).
+    expect(sandboxRuleset(plan)).toContain('set denied_dst { type ipv4_addr . inet_service; size 20; flags dynamic; }');
+    expect(sandboxRuleset(plan)).toContain('add @denied_dst { ip daddr . th dport }\n    counter name "denied" reject');
   });
 });
 
