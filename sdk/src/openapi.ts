@@ -912,7 +912,11 @@ export interface paths {
                             endsAt: string;
                             idleTimeoutMs: number;
                             maxLifetimeMs: number;
-                            network: "none" | "loopback";
+                            /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only; {"allow": [...]}: outbound connections to those destinations only, DNS through polyrun's filter (docs/api.md) */
+                            network: "none" | "loopback" | {
+                                /** @description destinations: "name", "*.name", IPv4 address or CIDR, each with an optional ":port" or ":lo-hi" */
+                                allow: string[];
+                            };
                             runtimes: "*" | string[];
                             limits: {
                                 /** @description CPU time of the whole process tree (cgroup accounting), ms */
@@ -1006,7 +1010,11 @@ export interface paths {
                             /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
                             outputBytes?: number;
                         };
-                        network?: "none" | "loopback";
+                        /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only; {"allow": [...]}: outbound connections to those destinations only, DNS through polyrun's filter (docs/api.md) */
+                        network?: "none" | "loopback" | {
+                            /** @description destinations: "name", "*.name", IPv4 address or CIDR, each with an optional ":port" or ":lo-hi" */
+                            allow: string[];
+                        };
                         /** @description end the session after this long without a request */
                         idleTimeoutMs?: number;
                         /** @description end the session this long after it started, whatever it does */
@@ -1033,7 +1041,11 @@ export interface paths {
                             endsAt: string;
                             idleTimeoutMs: number;
                             maxLifetimeMs: number;
-                            network: "none" | "loopback";
+                            /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only; {"allow": [...]}: outbound connections to those destinations only, DNS through polyrun's filter (docs/api.md) */
+                            network: "none" | "loopback" | {
+                                /** @description destinations: "name", "*.name", IPv4 address or CIDR, each with an optional ":port" or ":lo-hi" */
+                                allow: string[];
+                            };
                             runtimes: "*" | string[];
                             limits: {
                                 /** @description CPU time of the whole process tree (cgroup accounting), ms */
@@ -1139,7 +1151,11 @@ export interface paths {
                             endsAt: string;
                             idleTimeoutMs: number;
                             maxLifetimeMs: number;
-                            network: "none" | "loopback";
+                            /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only; {"allow": [...]}: outbound connections to those destinations only, DNS through polyrun's filter (docs/api.md) */
+                            network: "none" | "loopback" | {
+                                /** @description destinations: "name", "*.name", IPv4 address or CIDR, each with an optional ":port" or ":lo-hi" */
+                                allow: string[];
+                            };
                             runtimes: "*" | string[];
                             limits: {
                                 /** @description CPU time of the whole process tree (cgroup accounting), ms */

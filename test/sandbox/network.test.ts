@@ -24,6 +24,7 @@ import { SandboxHost } from '../../src/sandbox/host.js';
 import { Sandbox, type SandboxShape, type StageOutcome } from '../../src/sandbox/sandbox.js';
 import { testHostConfig } from '../helpers/host-config.js';
 import { hostLeftovers } from '../helpers/hostClean.js';
+import { makeTestApp } from '../helpers/app.js';
 import { DNS_SERVER, TestInternet } from '../helpers/test-internet.js';
 
 const MiB = 1024 * 1024;
@@ -385,6 +386,44 @@ describe('through the executor and the CLI', () => {
       expect(none.network).toBeUndefined();
       expect(none.run?.stdout).toMatch(/ERR/);
     } finally {
+      await ex.close();
+    }
+  }, 120_000);
+
+  it('a session with an allowlist keeps its network across execs, and removes it when it ends', async () => {
+    const dataDir = join(stateDir, 'session-data');
+    const base = defaultConfig(1);
+    const ex = await createExecutor({
+      config: { ...base, network: { ...base.network, upstreamDns: DNS_SERVER }, sandbox: { ...base.sandbox, stateDir } },
+      dataDir,
+      stateDir,
+      languages: ['python'],
+      pool: false,
+    });
+    const t = await makeTestApp(ex, { config: { tenants: { net: { network: { enabled: true } } } }, tenants: ['default', 'net'], dataDir, closeExecutor: false });
+    try {
+      const refused = await t.app.inject({ method: 'POST', url: '/v1/sessions', headers: t.auth('default'), payload: { network: { allow: ['ok.inet.test'] } } });
+      expect(refused.statusCode).toBe(403);
+      const created = await t.app.inject({ method: 'POST', url: '/v1/sessions', headers: t.auth('net'), payload: { network: { allow: ['ok.inet.test'] } } });
+      expect(created.statusCode, created.body).toBe(201);
+      const session = created.json() as { id: string; network: unknown };
+      expect(session.network).toEqual({ allow: ['ok.inet.test'] });
+      const curl = async (url: string) => {
+        const r = await t.app.inject({
+          method: 'POST',
+          url: `/v1/sessions/${session.id}/exec`,
+          headers: t.auth('net'),
+          payload: { argv: ['curl', '-sS', '-m', '5', url] },
+        });
+        return r.json() as { run: { stdout: string; stderr: string } };
+      };
+      expect((await curl('http://ok.inet.test/')).run.stdout).toBe('hello from 10 host=ok.inet.test');
+      expect((await curl('http://other.inet.test/')).run.stderr).toMatch(/resolve/i);
+      expect((await curl('http://ok.inet.test/')).run.stdout).toBe('hello from 10 host=ok.inet.test');
+      const deleted = await t.app.inject({ method: 'DELETE', url: `/v1/sessions/${session.id}`, headers: t.auth('net') });
+      expect(deleted.statusCode).toBe(200);
+    } finally {
+      await t.cleanup();
       await ex.close();
     }
   }, 120_000);
