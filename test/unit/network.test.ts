@@ -361,3 +361,32 @@ describe('network metrics', () => {
     expect(text).toMatch(/polyrun_network_byte_caps_total 1/);
   });
 });
+
+describe('the OCI spec of a networked sandbox', () => {
+  it('joins the prepared netns by path and binds its resolv.conf and nsswitch.conf read-only', async () => {
+    const { buildSpec } = await import('../../src/sandbox/specconv.js');
+    const { loadSeccompPolicy, toOciSeccomp } = await import('../../src/sandbox/seccomp.js');
+    const MiB = 1024 * 1024;
+    const base = {
+      rootfs: '/run/polyrun/rootfs-x', initPath: '/.polyrun/init', cgroupsPath: '/polyrun/i/s', hostIdBase: 200_000, idRange: 65_536,
+      sandboxUid: 1000, readOnlyMounts: [], workDir: '/box', workDirBytes: MiB, tmpBytes: MiB, memoryBytes: 64 * MiB, processes: 8,
+      cpuShares: 1024, openFilesHard: 64, fileSizeHardBytes: MiB, stackBytes: 8 * MiB, hostname: 'sandbox', seccomp: toOciSeccomp(loadSeccompPolicy(), true),
+    };
+    const etcFiles = [
+      { destination: '/etc/resolv.conf', source: '/run/polyrun/net/polyrun-1-2/resolv.conf' },
+      { destination: '/etc/nsswitch.conf', source: '/run/polyrun/net/polyrun-1-2/nsswitch.conf' },
+    ];
+    const spec = buildSpec({ ...base, network: { netnsPath: '/run/netns/polyrun-1-2', etcFiles } }) as {
+      linux: { namespaces: { type: string; path?: string }[] };
+      mounts: { destination: string; source: string; options?: string[] }[];
+    };
+    expect(spec.linux.namespaces.find((n) => n.type === 'network')).toEqual({ type: 'network', path: '/run/netns/polyrun-1-2' });
+    expect(spec.linux.namespaces.find((n) => n.type === 'user')).toEqual({ type: 'user' }); // still its own user namespace
+    for (const f of etcFiles) {
+      expect(spec.mounts.find((m) => m.destination === f.destination)).toMatchObject({ source: f.source, options: expect.arrayContaining(['ro']) });
+    }
+    const plain = buildSpec(base) as typeof spec;
+    expect(plain.linux.namespaces.find((n) => n.type === 'network')).toEqual({ type: 'network' });
+    expect(plain.mounts.some((m) => m.destination === '/etc/resolv.conf')).toBe(false);
+  });
+});
