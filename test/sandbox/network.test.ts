@@ -322,6 +322,14 @@ except Exception as e:
     expect((await py(sb, CONNECT('169.254.169.254', 80))).out).toContain('refused');
   }, 60_000);
 
+  it('starts several networked sandboxes at once, each with its own link, and removes them all', async () => {
+    const sbs = await Promise.all(Array.from({ length: 5 }, () => sandbox(egress(['ok.inet.test']))));
+    const outs = await Promise.all(sbs.map((sb) => py(sb, FETCH('http://ok.inet.test/') + OWN_ADDRESS)));
+    for (const r of outs) expect(r.out).toContain('hello from 10');
+    const addresses = outs.map((r) => r.out.trim().split('\n').pop());
+    expect(new Set(addresses).size).toBe(5);
+  }, 90_000);
+
   it('ends a download at the byte cap with a reset and says so', async () => {
     const sb = await sandbox(egress(['big.inet.test'], { bytesPerExecution: 2 * MiB }));
     const r = await py(
