@@ -117,6 +117,23 @@ r = s.recv(4096)
 print('rcode', r[3] & 15, 'answers', struct.unpack('>H', r[6:8])[0], 'secret' if b'the-secret' in r else '')
 `;
 
+/** The same question over TCP (2-byte length prefix). */
+const DNS_QUERY_TCP = (name: string, qtype: number) => String.raw`
+import socket, struct
+ns = [l.split()[1] for l in open('/etc/resolv.conf') if l.startswith('nameserver')][0]
+q = struct.pack('>HHHHHH', 0x4343, 0x0100, 1, 0, 0, 0)
+for label in ${JSON.stringify(name)}.split('.'):
+    q += bytes([len(label)]) + label.encode()
+q += bytes([0]) + struct.pack('>HH', ${qtype}, 1)
+s = socket.create_connection((ns, 53), timeout=5)
+s.sendall(struct.pack('>H', len(q)) + q)
+n = struct.unpack('>H', s.recv(2))[0]
+r = b''
+while len(r) < n:
+    r += s.recv(n - len(r))
+print('rcode', r[3] & 15, 'answers', struct.unpack('>H', r[6:8])[0])
+`;
+
 /** A TCP connection attempt: prints "connected" or the error's class. */
 const CONNECT = (host: string, port: number) => `
 import socket
@@ -210,6 +227,9 @@ describe('egress allowlist', () => {
     expect((await py(sb, DNS_QUERY('ok.inet.test', 16))).out).toContain('rcode 0 answers 0');
     expect((await py(sb, DNS_QUERY('ok.inet.test', 28))).out).toContain('rcode 0 answers 0'); // AAAA: the link is IPv4 only
     expect((await py(sb, DNS_QUERY('ok.inet.test', 1))).out).toContain('rcode 0 answers 1');
+    // DNS over TCP gets the same filter.
+    expect((await py(sb, DNS_QUERY_TCP('ok.inet.test', 1))).out).toContain('rcode 0 answers 1');
+    expect((await py(sb, DNS_QUERY_TCP('secret.inet.test', 16))).out).toContain('rcode 3 answers 0');
   }, 60_000);
 
   it('lets UDP reach an allowed address only; DNS only through its resolver; IPv6 not at all', async () => {
