@@ -232,8 +232,11 @@ export interface paths {
                             /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
                             outputBytes?: number;
                         };
-                        /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only */
-                        network?: "none" | "loopback";
+                        /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only; {"allow": [...]}: outbound connections to those destinations only, DNS through polyrun's filter (docs/api.md) */
+                        network?: "none" | "loopback" | {
+                            /** @description destinations: "name", "*.name", IPv4 address or CIDR, each with an optional ":port" or ":lo-hi" */
+                            allow: string[];
+                        };
                         /** @description "default": the node's sandbox backend; "gvisor": the hardened tier (gVisor), where the node has it (GET /v1/system) and the tenant may use it */
                         isolation?: "default" | "gvisor";
                     };
@@ -298,6 +301,21 @@ export interface paths {
                             } | (never | null);
                             /** @description present when the job ran more than once: its worker died mid-run and another ran it again (runs are at-least-once) */
                             attempts?: number;
+                            /** @description present when the request had a network allowlist */
+                            network?: {
+                                /** @description outbound connections allowed */
+                                connections: number;
+                                /** @description outbound packets refused by the firewall */
+                                denied: number;
+                                /** @description DNS questions asked */
+                                dnsQueries: number;
+                                /** @description DNS questions refused (name not allowed, type not allowed, answer in the deny set) */
+                                dnsDenied: number;
+                                bytesOut: number;
+                                bytesIn: number;
+                                /** @description the byte cap of the execution was reached: every connection was reset from then on */
+                                byteCapReached: boolean;
+                            };
                         };
                         "text/event-stream": string;
                     };
@@ -413,8 +431,11 @@ export interface paths {
                             /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
                             outputBytes?: number;
                         };
-                        /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only */
-                        network?: "none" | "loopback";
+                        /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only; {"allow": [...]}: outbound connections to those destinations only, DNS through polyrun's filter (docs/api.md) */
+                        network?: "none" | "loopback" | {
+                            /** @description destinations: "name", "*.name", IPv4 address or CIDR, each with an optional ":port" or ":lo-hi" */
+                            allow: string[];
+                        };
                         /** @description "default": the node's sandbox backend; "gvisor": the hardened tier (gVisor), where the node has it (GET /v1/system) and the tenant may use it */
                         isolation?: "default" | "gvisor";
                     };
@@ -557,6 +578,21 @@ export interface paths {
                             } | (never | null);
                             /** @description present when the job ran more than once: its worker died mid-run and another ran it again (runs are at-least-once) */
                             attempts?: number;
+                            /** @description present when the request had a network allowlist */
+                            network?: {
+                                /** @description outbound connections allowed */
+                                connections: number;
+                                /** @description outbound packets refused by the firewall */
+                                denied: number;
+                                /** @description DNS questions asked */
+                                dnsQueries: number;
+                                /** @description DNS questions refused (name not allowed, type not allowed, answer in the deny set) */
+                                dnsDenied: number;
+                                bytesOut: number;
+                                bytesIn: number;
+                                /** @description the byte cap of the execution was reached: every connection was reset from then on */
+                                byteCapReached: boolean;
+                            };
                         } | {
                             id: string;
                             /** @enum {string} */
@@ -968,7 +1004,11 @@ export interface paths {
                             endsAt: string;
                             idleTimeoutMs: number;
                             maxLifetimeMs: number;
-                            network: "none" | "loopback";
+                            /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only; {"allow": [...]}: outbound connections to those destinations only, DNS through polyrun's filter (docs/api.md) */
+                            network: "none" | "loopback" | {
+                                /** @description destinations: "name", "*.name", IPv4 address or CIDR, each with an optional ":port" or ":lo-hi" */
+                                allow: string[];
+                            };
                             runtimes: "*" | string[];
                             limits: {
                                 /** @description CPU time of the whole process tree (cgroup accounting), ms */
@@ -1073,7 +1113,11 @@ export interface paths {
                             /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
                             outputBytes?: number;
                         };
-                        network?: "none" | "loopback";
+                        /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only; {"allow": [...]}: outbound connections to those destinations only, DNS through polyrun's filter (docs/api.md) */
+                        network?: "none" | "loopback" | {
+                            /** @description destinations: "name", "*.name", IPv4 address or CIDR, each with an optional ":port" or ":lo-hi" */
+                            allow: string[];
+                        };
                         /** @description end the session after this long without a request */
                         idleTimeoutMs?: number;
                         /** @description end the session this long after it started, whatever it does */
@@ -1100,7 +1144,11 @@ export interface paths {
                             endsAt: string;
                             idleTimeoutMs: number;
                             maxLifetimeMs: number;
-                            network: "none" | "loopback";
+                            /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only; {"allow": [...]}: outbound connections to those destinations only, DNS through polyrun's filter (docs/api.md) */
+                            network: "none" | "loopback" | {
+                                /** @description destinations: "name", "*.name", IPv4 address or CIDR, each with an optional ":port" or ":lo-hi" */
+                                allow: string[];
+                            };
                             runtimes: "*" | string[];
                             limits: {
                                 /** @description CPU time of the whole process tree (cgroup accounting), ms */
@@ -1217,7 +1265,11 @@ export interface paths {
                             endsAt: string;
                             idleTimeoutMs: number;
                             maxLifetimeMs: number;
-                            network: "none" | "loopback";
+                            /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only; {"allow": [...]}: outbound connections to those destinations only, DNS through polyrun's filter (docs/api.md) */
+                            network: "none" | "loopback" | {
+                                /** @description destinations: "name", "*.name", IPv4 address or CIDR, each with an optional ":port" or ":lo-hi" */
+                                allow: string[];
+                            };
                             runtimes: "*" | string[];
                             limits: {
                                 /** @description CPU time of the whole process tree (cgroup accounting), ms */
@@ -1519,6 +1571,21 @@ export interface paths {
                             } | (never | null);
                             /** @description present when the job ran more than once: its worker died mid-run and another ran it again (runs are at-least-once) */
                             attempts?: number;
+                            /** @description present when the request had a network allowlist */
+                            network?: {
+                                /** @description outbound connections allowed */
+                                connections: number;
+                                /** @description outbound packets refused by the firewall */
+                                denied: number;
+                                /** @description DNS questions asked */
+                                dnsQueries: number;
+                                /** @description DNS questions refused (name not allowed, type not allowed, answer in the deny set) */
+                                dnsDenied: number;
+                                bytesOut: number;
+                                bytesIn: number;
+                                /** @description the byte cap of the execution was reached: every connection was reset from then on */
+                                byteCapReached: boolean;
+                            };
                         };
                         "text/event-stream": string;
                     };
@@ -2249,8 +2316,11 @@ export interface paths {
                             /** @description cap on stdout and on stderr, each; the stage is killed at the cap, bytes */
                             outputBytes?: number;
                         };
-                        /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only */
-                        network?: "none" | "loopback";
+                        /** @description "none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only; {"allow": [...]}: outbound connections to those destinations only, DNS through polyrun's filter (docs/api.md) */
+                        network?: "none" | "loopback" | {
+                            /** @description destinations: "name", "*.name", IPv4 address or CIDR, each with an optional ":port" or ":lo-hi" */
+                            allow: string[];
+                        };
                         /** @description "default": the node's sandbox backend; "gvisor": the hardened tier (gVisor), where the node has it (GET /v1/system) and the tenant may use it */
                         isolation?: "default" | "gvisor";
                         args?: string[];

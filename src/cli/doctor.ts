@@ -10,6 +10,7 @@ import { bwrapBlocker, chooseBackend, gvisorBlocker, hostFacts, type BackendSett
 import { projectPath } from '../project.js';
 import { loadConfigFile } from '../config/load.js';
 import { createExecutor } from '../executor/executor.js';
+import { parseUpstream } from '../network/netns.js';
 import { parse } from './args.js';
 
 interface Check {
@@ -138,6 +139,7 @@ export async function hostChecks(ociRuntime: string, backend: BackendSetting = '
       optional: true,
     });
   }
+  checks.push(...(await networkChecks()));
   const hybridControllers = hybridV2Controllers();
   if (hybridControllers.length > 0) {
     checks.push({
@@ -151,6 +153,37 @@ export async function hostChecks(ociRuntime: string, backend: BackendSetting = '
     });
   }
   return checks;
+}
+
+/**
+ * What networked sandboxes (a tenant with network.enabled, `run --allow-net`) need. Optional: without
+ * them every sandbox still runs, with no network.
+ */
+async function networkChecks(): Promise<Check[]> {
+  const nft = await version('nft');
+  const ip = await new Promise<string | null>((resolve) =>
+    execFile('ip', ['-V'], { timeout: 10_000 }, (err, stdout) => resolve(err ? null : stdout.trim())),
+  );
+  const netns =
+    ip !== null &&
+    existsSync('/proc/self/ns/net') &&
+    (await new Promise<boolean>((resolve) => execFile('ip', ['netns', 'list'], { timeout: 10_000 }, (err) => resolve(!err))));
+  const forward = readOr('/proc/sys/net/ipv4/ip_forward', '0');
+  let upstream: string;
+  let upstreamOk = true;
+  try {
+    const u = parseUpstream(loadConfigFile(undefined).config.network.upstreamDns);
+    upstream = `${u.address}:${u.port}`;
+  } catch (err) {
+    upstream = (err as Error).message;
+    upstreamOk = false;
+  }
+  return [
+    { name: 'network: nftables', ok: nft !== null, detail: nft ?? 'nft not found', fix: 'apt-get install nftables (or run scripts/setup)', optional: true },
+    { name: 'network: network namespaces', ok: netns, detail: ip ?? 'ip not found', fix: 'apt-get install iproute2 (or run scripts/setup)', optional: true },
+    { name: 'network: IP forwarding', ok: forward === '1', detail: `net.ipv4.ip_forward = ${forward}`, fix: 'sysctl -w net.ipv4.ip_forward=1 (and set it in /etc/sysctl.d/ to keep it)', optional: true },
+    { name: 'network: upstream resolver', ok: upstreamOk, detail: upstream, fix: 'set network.upstreamDns (POLYRUN_DNS_UPSTREAM) to ip[:port]', optional: true },
+  ];
 }
 
 export async function doctorCommand(args: string[]): Promise<number> {

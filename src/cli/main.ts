@@ -14,9 +14,11 @@ const USAGE = `usage: polyrun <command> [options]
 commands:
   run FILE... [--language L] [--stdin TEXT | --stdin-file F] [--arg A]... [--time-limit MS]
               [--wall-limit MS] [--memory-limit MB] [--json] [--interactive] [--config F]
+              [--allow-net ENTRY]...
                       run a program in a sandbox (language inferred from the first file's extension);
                       an argument that starts with "-" is given as --arg=-x; --interactive connects
-                      the terminal (input as typed, output as it comes, Ctrl-C sends SIGINT)
+                      the terminal (input as typed, output as it comes, Ctrl-C sends SIGINT);
+                      --allow-net lets the program reach ENTRY (name, *.name, IP, CIDR, :port)
   judge SOLUTION... --tests DIR [--language L] [--checker C] [--tolerance X] [--stop-on-failure]
               [--time-limit MS] [--wall-limit MS] [--memory-limit MB] [--total-time MS] [--json]
                       judge a solution against DIR's test cases (NAME.in / NAME.out): a verdict per

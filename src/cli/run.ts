@@ -9,6 +9,9 @@ import type { ExecutionResult, StageResult } from '../contract/result.js';
 import type { ExecutionRequest } from '../contract/request.js';
 import { createExecutor, type SandboxExecutor } from '../executor/executor.js';
 import { findManifest, loadManifests } from '../runtimes/registry.js';
+import { BUILTIN_POLICY, applyPolicyOverride, type TenantPolicy } from '../config/policy.js';
+import type { PolyrunConfig } from '../config/schema.js';
+import type { LimitTable } from '../limits/limits.js';
 import { parse, UsageError } from './args.js';
 
 const MiB = 1024 * 1024;
@@ -32,6 +35,7 @@ export async function runCommand(args: string[]): Promise<number> {
     json: { type: 'boolean' },
     interactive: { type: 'boolean', short: 'i' },
     config: { type: 'string' },
+    'allow-net': { type: 'string', multiple: true },
   });
   if (positionals.length === 0) throw new UsageError('run needs at least one FILE');
   if (values.stdin !== undefined && values['stdin-file'] !== undefined) {
@@ -72,30 +76,40 @@ export async function runCommand(args: string[]): Promise<number> {
       const why = executor.unavailable.find((u) => u.name === manifest.name)?.reason ?? 'not detected';
       throw errors.runtimeUnavailable(manifest.name, why);
     }
+    const allowNet = values['allow-net'] ?? [];
     const request = {
       language: manifest.name,
       files,
       stdin,
       args: values.arg ?? [],
+      ...(allowNet.length ? { network: { allow: allowNet } } : {}),
       limits: {
         ...(cpuTimeMs !== undefined && { cpuTimeMs }),
         ...(wallTimeMs !== undefined && { wallTimeMs }),
         ...(memoryMb !== undefined && { memoryBytes: memoryMb * MiB }),
       },
     };
+    // The operator asked for the network with --allow-net: the config's default policy (its caps, its
+    // ceiling) applies, enabled for this run.
+    const options = allowNet.length ? { policy: cliPolicy(config, executor.maxLimits) } : {};
     if (values.interactive) {
-      const outcome = await runInteractive(executor, request);
+      const outcome = await runInteractive(executor, request, options);
       if (outcome === 'interrupted') return INTERRUPTED;
       printSummary(outcome);
       return 0;
     }
-    const result = await executor.execute(request);
+    const result = await executor.execute(request, options);
     if (values.json) process.stdout.write(JSON.stringify(publicResult(result)) + '\n');
     else printHuman(result);
   } finally {
     await executor.close();
   }
   return 0;
+}
+
+function cliPolicy(config: PolyrunConfig, maxLimits: LimitTable): TenantPolicy {
+  const base = applyPolicyOverride(BUILTIN_POLICY, config.defaultPolicy);
+  return { ...base, maxLimits, network: { ...base.network, enabled: true } };
 }
 
 /**
@@ -133,9 +147,14 @@ const DOUBLE_INTERRUPT_MS = 2_000;
  * Ctrl-C sends SIGINT to the program, and a second Ctrl-C within 2 s (or once the program has ended) stops
  * polyrun, cancelling the execution.
  */
-async function runInteractive(executor: SandboxExecutor, request: ExecutionRequest): Promise<ExecutionResult | 'interrupted'> {
+async function runInteractive(
+  executor: SandboxExecutor,
+  request: ExecutionRequest,
+  options: { policy?: TenantPolicy } = {},
+): Promise<ExecutionResult | 'interrupted'> {
   const cancel = new AbortController();
   const execution = executor.start(request, {
+    ...options,
     interactive: true,
     signal: cancel.signal,
     onEvent: (event) => {
@@ -195,6 +214,11 @@ function printSummary(result: ExecutionResult): void {
     if (stage.stdoutTruncated || stage.stderrTruncated) parts.push('output truncated');
   }
   if (result.compile?.cached) parts.push('compile cached');
+  const net = result.network;
+  if (net) {
+    parts.push(`net ${net.connections} conn, ${net.denied} denied, dns ${net.dnsQueries}/${net.dnsDenied} denied, ${net.bytesIn + net.bytesOut} B`);
+    if (net.byteCapReached) parts.push('byte cap reached');
+  }
   process.stderr.write(`\n[polyrun] ${parts.join(' | ')}\n`);
 }
 

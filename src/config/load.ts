@@ -64,6 +64,8 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'redis.prefix', kind: 'string', env: ['POLYRUN_REDIS_PREFIX'], description: 'namespace of every Redis key and channel (several clusters can share one Redis)' },
   { path: 'redis.lockDurationMs', kind: 'int', env: ['POLYRUN_REDIS_LOCK_MS'], description: "a job's lock in Redis: a dead worker's jobs run again elsewhere after about this (at-least-once)" },
   { path: 'sandbox.compileCacheScope', kind: 'string', env: ['POLYRUN_COMPILE_CACHE_SCOPE'], description: 'tenant: one compile cache per tenant; global: shared by all tenants' },
+  { path: 'network.upstreamDns', kind: 'string', env: ['POLYRUN_DNS_UPSTREAM'], description: "resolver the sandboxes' DNS filter forwards allowed names to, ip[:port]", defaultText: "the host's (/etc/resolv.conf)" },
+  { path: 'network.linkPool', kind: 'string', env: ['POLYRUN_NETWORK_LINK_POOL'], description: 'IPv4 block the networked sandboxes take their /30 links from' },
 ];
 
 function convert(kind: Kind, raw: string, origin: string): string | number | boolean {

@@ -12,11 +12,24 @@ export interface TenantPolicy {
   /** The ceiling of limits a request may ask for (MAX_LIMITS overlaid with the policy's overrides). */
   maxLimits: LimitTable;
   languages: '*' | string[];
-  /** Network modes a request may ask for. */
-  network: NetworkMode[];
+  network: NetworkPolicy;
   /** Isolation levels a request may ask for (the gVisor tier only when granted). */
   isolation: Isolation[];
   sessions: SessionPolicy;
+}
+
+/** What a tenant may do with the network (docs/configuration.md). */
+export interface NetworkPolicy {
+  /** Modes without any outside access a request may ask for ("none", "loopback"). */
+  modes: NetworkMode[];
+  /** Whether requests may reach the network through an allowlist at all (default false). */
+  enabled: boolean;
+  maxEntries: number;
+  /** Entries every request entry must stay within; null = any destination outside the deny set. */
+  allowCeiling: string[] | null;
+  bytesPerExecution: number;
+  bandwidthBytesPerSecond: number;
+  maxConnections: number;
 }
 
 /** Stateful sessions (POST /v1/sessions): how many, how long, how large. */
@@ -47,7 +60,15 @@ export const BUILTIN_POLICY: TenantPolicy = {
   quota: { concurrent: 8, executionsPerDay: 10_000, cpuSecondsPerDay: 3_600 },
   maxLimits: MAX_LIMITS,
   languages: '*',
-  network: [...NETWORK_MODES],
+  network: {
+    modes: [...NETWORK_MODES],
+    enabled: false,
+    maxEntries: 16,
+    allowCeiling: null,
+    bytesPerExecution: 64 * 1024 * 1024,
+    bandwidthBytesPerSecond: 8 * 1024 * 1024,
+    maxConnections: 32,
+  },
   isolation: ['default'],
   sessions: {
     maxOpen: 4,
@@ -67,10 +88,18 @@ export function applyPolicyOverride(base: TenantPolicy, patch: PolicyOverride | 
     quota: { ...base.quota, ...patch.quota },
     maxLimits: overlay(base.maxLimits, patch.maxLimits),
     languages: patch.languages ?? base.languages,
-    network: patch.network ?? base.network,
+    network: overlayNetwork(base.network, patch.network),
     isolation: patch.isolation ?? base.isolation,
     sessions: { ...base.sessions, ...Object.fromEntries(Object.entries(patch.sessions ?? {}).filter(([, v]) => v !== undefined)) },
   };
+}
+
+/** The policy's `network` as written: a list of modes (the older form) or an object, merged field by field. */
+function overlayNetwork(base: NetworkPolicy, patch: PolicyOverride['network']): NetworkPolicy {
+  if (patch === undefined) return base;
+  if (Array.isArray(patch)) return { ...base, modes: patch };
+  const set = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+  return { ...base, ...set };
 }
 
 /** The policy of a named tenant; tenants without an entry of their own get the default policy. */

@@ -8,6 +8,11 @@ import { StageLimitsOverrideSchema } from '../limits/limits.js';
 
 const PositiveInt = (description: string) => Type.Integer({ minimum: 1, description });
 
+const NetworkModesSchema = Type.Array(Type.Union(NETWORK_MODES.map((m) => Type.Literal(m))), {
+  uniqueItems: true,
+  description: 'network modes the tenant may ask for ("none" is the default of every request)',
+});
+
 /** A tenant policy as written in the config file: every part optional, merged over the defaults. */
 export const PolicyOverrideSchema = Type.Object(
   {
@@ -42,10 +47,27 @@ export const PolicyOverrideSchema = Type.Object(
       }),
     ),
     network: Type.Optional(
-      Type.Array(Type.Union(NETWORK_MODES.map((m) => Type.Literal(m))), {
-        uniqueItems: true,
-        description: 'network modes the tenant may ask for ("none" is the default of every request)',
-      }),
+      Type.Union(
+        [
+          // The older form, still accepted: just the list of modes (same as `{ modes: [...] }`).
+          NetworkModesSchema,
+          Type.Object(
+            {
+              modes: Type.Optional(NetworkModesSchema),
+              enabled: Type.Optional(Type.Boolean({ description: 'whether requests may reach the network through an allowlist (default false)' })),
+              maxEntries: Type.Optional(PositiveInt('most allowlist entries per request')),
+              allowCeiling: Type.Optional(
+                Type.Array(Type.String({ minLength: 1 }), { description: 'allowlist entries every request entry must stay within (absent: any)' }),
+              ),
+              bytesPerExecution: Type.Optional(PositiveInt('bytes in + out per execution; then every connection is reset')),
+              bandwidthBytesPerSecond: Type.Optional(PositiveInt('bandwidth per sandbox and direction, bytes/s')),
+              maxConnections: Type.Optional(PositiveInt('connections open at once per sandbox')),
+            },
+            { additionalProperties: false },
+          ),
+        ],
+        { description: 'network policy: modes, allowlisted egress (off by default) and its caps' },
+      ),
     ),
     isolation: Type.Optional(
       Type.Array(Type.Union(ISOLATIONS.map((m) => Type.Literal(m))), {
@@ -129,6 +151,14 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    network: Type.Object(
+      {
+        upstreamDns: Type.String({ description: 'resolver the sandboxes\' DNS filter forwards to, ip[:port]; "" = the host\'s (/etc/resolv.conf)' }),
+        denyCidrs: Type.Array(Type.String({ minLength: 1 }), { description: 'destinations no allowlist reaches' }),
+        linkPool: Type.String({ minLength: 1, description: 'IPv4 block the sandbox links take their /30 from' }),
+      },
+      { additionalProperties: false },
+    ),
     defaultPolicy: PolicyOverrideSchema,
     anonymousPolicy: PolicyOverrideSchema,
     tenants: Type.Record(Type.String({ minLength: 1 }), PolicyOverrideSchema),
@@ -158,6 +188,29 @@ export type PolyrunConfig = Static<typeof ConfigSchema>;
 
 const MiB = 1024 * 1024;
 
+/**
+ * Destinations no allowlist reaches (the host's own addresses and the link pool are added at run time):
+ * "this" network, loopback, RFC 1918, CGNAT, link-local (cloud metadata), multicast and reserved, and
+ * their IPv6 counterparts (IPv4-mapped, ULA, link-local, multicast).
+ */
+export const DEFAULT_DENY_CIDRS = [
+  '0.0.0.0/8',
+  '10.0.0.0/8',
+  '100.64.0.0/10',
+  '127.0.0.0/8',
+  '169.254.0.0/16',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '224.0.0.0/4',
+  '240.0.0.0/4',
+  '::/128',
+  '::1/128',
+  '::ffff:0:0/96',
+  'fc00::/7',
+  'fe80::/10',
+  'ff00::/8',
+] as const;
+
 /** Built-in defaults: the lowest layer of the configuration. `slots` is filled from the CPU count. */
 export function defaultConfig(cpuCount: number): PolyrunConfig {
   return {
@@ -186,6 +239,7 @@ export function defaultConfig(cpuCount: number): PolyrunConfig {
     },
     role: 'all',
     redis: { prefix: 'polyrun', lockDurationMs: 30_000 },
+    network: { upstreamDns: '', denyCidrs: [...DEFAULT_DENY_CIDRS], linkPool: '10.203.0.0/16' },
     defaultPolicy: {},
     anonymousPolicy: {},
     tenants: {},

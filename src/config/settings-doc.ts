@@ -33,7 +33,8 @@ export function settingsTable(): string {
     '| config key | env | flag | default | meaning |',
     '|---|---|---|---|---|',
     ...rows,
-    '| `defaultPolicy`, `tenants.NAME`, `anonymousPolicy` | | | `{}` | rate, quotas, maximum limits, languages and network modes per tenant (docs/configuration.md) |',
+    '| `network.denyCidrs` | | | private, loopback, link-local, CGNAT, multicast, reserved (docs/configuration.md) | destinations no allowlist reaches; the host\'s own addresses and the link pool are always added |',
+    '| `defaultPolicy`, `tenants.NAME`, `anonymousPolicy` | | | `{}` | rate, quotas, maximum limits, languages and network policy per tenant (docs/configuration.md) |',
   ].join('\n');
 }
 

@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   STDIN_TOO_LARGE: 422,
   INVALID_ENCODING: 422,
   TOO_MANY_ARGS: 422,
+  INVALID_NETWORK_ENTRY: 422,
+  TOO_MANY_NETWORK_ENTRIES: 422,
   RATE_LIMITED: 429,
   QUOTA_EXCEEDED: 429,
   SESSION_LIMIT: 429,
@@ -91,6 +93,24 @@ export const errors = {
       isolation,
       allowed,
     }),
+  networkDisabled: () =>
+    new PolyrunError('NETWORK_NOT_ALLOWED', 'this API key may not reach the network (its policy has network.enabled false)', {
+      network: 'allow',
+    }),
+  networkEntryOutsideCeiling: (index: number, entry: string) =>
+    new PolyrunError('NETWORK_NOT_ALLOWED', `network.allow[${index}] "${entry}" is outside what this API key may reach`, {
+      network: 'allow',
+      index,
+      entry,
+    }),
+  invalidNetworkEntries: (problems: { index: number; entry: string; reason: string }[]) =>
+    new PolyrunError(
+      'INVALID_NETWORK_ENTRY',
+      problems.map((p) => `network.allow[${p.index}] "${p.entry}": ${p.reason}`).join('; '),
+      { problems },
+    ),
+  tooManyNetworkEntries: (count: number, maximum: number) =>
+    new PolyrunError('TOO_MANY_NETWORK_ENTRIES', `network.allow has ${count} entries; at most ${maximum} allowed`, { count, maximum }),
   notFound: (message: string) => new PolyrunError('NOT_FOUND', message),
   payloadTooLarge: () => new PolyrunError('PAYLOAD_TOO_LARGE', 'the request body is larger than the configured limit'),
   unsupportedMediaType: () => new PolyrunError('UNSUPPORTED_MEDIA_TYPE', 'the request body must be application/json'),

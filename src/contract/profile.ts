@@ -7,11 +7,28 @@
  * - `network`: "none" = a private network namespace with loopback only and no inet sockets (the default);
  *   "loopback" = the same private namespace, inet sockets allowed, so a program can talk to itself
  *   (a test server and its client). Nothing outside the sandbox is reachable in either mode.
+ *   "egress" = its own network namespace with a link to the host, DNS through polyrun's filter and an
+ *   nftables firewall that lets out only what `egress.allow` names (src/network/). Never pooled: the
+ *   allowlist is the request's.
  */
 import { Type, type Static } from '@sinclair/typebox';
 
 export const NETWORK_MODES = ['none', 'loopback'] as const;
 export type NetworkMode = (typeof NETWORK_MODES)[number];
+export const PROFILE_NETWORKS = [...NETWORK_MODES, 'egress'] as const;
+
+/** The network a sandbox with profile network "egress" gets: the request's allowlist and the tenant's caps. */
+export const EgressSchema = Type.Object(
+  {
+    /** Allowlist entries (src/network/allowlist.ts grammar), validated when the request was prepared. */
+    allow: Type.Array(Type.String()),
+    bytesPerExecution: Type.Integer({ minimum: 1 }),
+    bandwidthBytesPerSecond: Type.Integer({ minimum: 1 }),
+    maxConnections: Type.Integer({ minimum: 1 }),
+  },
+  { additionalProperties: false },
+);
+export type Egress = Static<typeof EgressSchema>;
 
 /**
  * Isolation levels a request may ask for: "default" (the host's sandbox backend) or "gvisor" (the
@@ -23,7 +40,8 @@ export type Isolation = (typeof ISOLATIONS)[number];
 export const SandboxProfileSchema = Type.Object(
   {
     seccomp: Type.Literal('default'),
-    network: Type.Union(NETWORK_MODES.map((m) => Type.Literal(m))),
+    network: Type.Union(PROFILE_NETWORKS.map((m) => Type.Literal(m))),
+    egress: Type.Optional(EgressSchema),
     /** Absent = "default"; a gVisor sandbox is started by the gVisor backend and pooled apart. */
     isolation: Type.Optional(Type.Literal('gvisor')),
   },

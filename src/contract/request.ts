@@ -10,6 +10,28 @@ import { ISOLATIONS, NETWORK_MODES } from './profile.js';
 export const FILE_ENCODINGS = ['utf8', 'base64', 'hex'] as const;
 export type FileEncoding = (typeof FILE_ENCODINGS)[number];
 
+/** The network of an execution (or a session): a mode, or an allowlist (docs/api.md, docs/network.md). */
+export const NetworkFieldSchema = Type.Union(
+  [
+    ...NETWORK_MODES.map((m) => Type.Literal(m)),
+    Type.Object(
+      {
+        allow: Type.Array(Type.String({ maxLength: 300 }), {
+          minItems: 1,
+          maxItems: 256,
+          description: 'destinations: "name", "*.name", IPv4 address or CIDR, each with an optional ":port" or ":lo-hi"',
+        }),
+      },
+      { additionalProperties: false },
+    ),
+  ],
+  {
+    description:
+      '"none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only; ' +
+      '{"allow": [...]}: outbound connections to those destinations only, DNS through polyrun\'s filter (docs/api.md)',
+  },
+);
+
 export const ExecuteBodySchema = Type.Object(
   {
     language: Type.String({ minLength: 1, maxLength: 64, description: 'runtime name or alias' }),
@@ -32,11 +54,7 @@ export const ExecuteBodySchema = Type.Object(
     args: Type.Optional(Type.Array(Type.String(), { maxItems: DEFAULT_BOUNDS.maxArgs })),
     limits: Type.Optional(StageLimitsOverrideSchema),
     compileLimits: Type.Optional(StageLimitsOverrideSchema),
-    network: Type.Optional(
-      Type.Union(NETWORK_MODES.map((m) => Type.Literal(m)), {
-        description: '"none" (default): no sockets but unix ones; "loopback": inet sockets inside the sandbox only',
-      }),
-    ),
+    network: Type.Optional(NetworkFieldSchema),
     isolation: Type.Optional(
       Type.Union(ISOLATIONS.map((m) => Type.Literal(m)), {
         description:

@@ -34,6 +34,21 @@ export const StageResultSchema = Type.Object(
 );
 export type StageResult = Static<typeof StageResultSchema>;
 
+/** What a sandbox with an allowlist did on the network (counted by its firewall and its DNS filter). */
+export const NetworkStatsSchema = Type.Object(
+  {
+    connections: Type.Integer({ description: 'outbound connections allowed' }),
+    denied: Type.Integer({ description: 'outbound packets refused by the firewall' }),
+    dnsQueries: Type.Integer({ description: 'DNS questions asked' }),
+    dnsDenied: Type.Integer({ description: 'DNS questions refused (name not allowed, type not allowed, answer in the deny set)' }),
+    bytesOut: Type.Integer(),
+    bytesIn: Type.Integer(),
+    byteCapReached: Type.Boolean({ description: 'the byte cap of the execution was reached: every connection was reset from then on' }),
+  },
+  { description: 'present when the request had a network allowlist' },
+);
+export type NetworkStats = Static<typeof NetworkStatsSchema>;
+
 export const ExecutionResultSchema = Type.Object(
   {
     language: Type.String(),
@@ -47,6 +62,7 @@ export const ExecutionResultSchema = Type.Object(
         description: 'present when the job ran more than once: its worker died mid-run and another ran it again (runs are at-least-once)',
       }),
     ),
+    network: Type.Optional(NetworkStatsSchema),
   },
   { description: 'the result contract' },
 );

@@ -33,6 +33,7 @@ import type { JobContext } from '../queue/types.js';
 import { RuntimeCatalogue, type RuntimeInfo } from '../runtimes/catalogue.js';
 import type { RuntimeManifest } from '../runtimes/manifest.js';
 import { loadManifests } from '../runtimes/registry.js';
+import { SandboxNetworks } from '../network/netns.js';
 import { SANDBOX_IDS, SandboxHost } from '../sandbox/host.js';
 import { POOL_SHRINK_AFTER_MS, SandboxPool, type PoolOptions } from '../sandbox/pool.js';
 import { Sandbox, type SandboxShape } from '../sandbox/sandbox.js';
@@ -150,6 +151,7 @@ export class SandboxExecutor implements Executor {
       ociRuntime: config.sandbox.ociRuntime,
       initBinary: opts.initBinary ?? projectPath('build', 'polyrun-init'),
       mounts: [...new Set(manifests.flatMap((m) => m.mounts ?? []))],
+      network: new SandboxNetworks({ ...config.network, stateDir: opts.stateDir ?? config.sandbox.stateDir }),
     });
     const bounds = { ...DEFAULT_BOUNDS, ...opts.bounds };
     const maxLimits = opts.maxLimits ?? MAX_LIMITS;

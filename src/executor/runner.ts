@@ -16,7 +16,7 @@ import { errors } from '../contract/errors.js';
 import type { StageName } from '../contract/events.js';
 import type { ExecutionJob } from '../contract/job.js';
 import type { SourceFile } from '../contract/request.js';
-import type { ExecutionResult, StageResult } from '../contract/result.js';
+import type { ExecutionResult, NetworkStats, StageResult } from '../contract/result.js';
 import type { RequestBounds } from '../limits/limits.js';
 import { executionStatus } from '../limits/status.js';
 import type { JobContext } from '../queue/types.js';
@@ -100,9 +100,12 @@ export class ExecutionRunner {
     this.running++;
     try {
       const shape = shapeFor(job.limits, this.deps.bounds);
-      sandbox = this.deps.pool?.take(shape, job.profile) ?? (await Sandbox.start(this.deps.host, shape, { profile: job.profile }));
+      // A networked sandbox is never pooled: its network is the request's allowlist.
+      const pooled = job.profile.network === 'egress' ? undefined : this.deps.pool?.take(shape, job.profile);
+      sandbox = pooled ?? (await Sandbox.start(this.deps.host, shape, { profile: job.profile }));
       await sandbox.putFiles(plan.files);
-      return { ...base, ...(await this.runStages(sandbox, plan, job, context, controls, fail)) };
+      const outcomes = await this.runStages(sandbox, plan, job, context, controls, fail);
+      return { ...base, ...outcomes, ...(await this.networkResult(sandbox, job)) };
     } catch (err) {
       fail((err as Error).message);
       return { ...base, status: 'internal_error', compile: null, run: internalErrorStage(job.id) };
@@ -111,6 +114,20 @@ export class ExecutionRunner {
       this.deps.pool?.executionFinished();
       if (sandbox) this.deps.track(sandbox.destroy());
     }
+  }
+
+  /** The network counters of a networked sandbox for the result; its denied destinations go to the log. */
+  private async networkResult(sandbox: Sandbox, job: ExecutionJob): Promise<{ network?: NetworkStats }> {
+    if (job.profile.network !== 'egress') return {};
+    const read = await sandbox.networkStats().catch((err: Error) => {
+      this.deps.log('warn', 'network counters unreadable', { reference: job.id, error: err.message });
+      return undefined;
+    });
+    if (!read) return {};
+    if (read.denied.length || read.stats.denied) {
+      this.deps.log('info', 'network denied', { reference: job.id, tenant: job.tenantId, denied: read.stats.denied, names: read.denied });
+    }
+    return { network: read.stats };
   }
 
   private async runStages(

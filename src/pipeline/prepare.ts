@@ -7,7 +7,7 @@
  */
 import { errors, type LimitViolationDetail } from '../contract/errors.js';
 import type { ExecutionJob } from '../contract/job.js';
-import { DEFAULT_PROFILE, type SandboxProfile } from '../contract/profile.js';
+import type { SandboxProfile } from '../contract/profile.js';
 import type { ExecuteBody, FileEncoding, SourceFile } from '../contract/request.js';
 import { languageAllowed, type TenantPolicy } from '../config/policy.js';
 import {
@@ -22,6 +22,7 @@ import {
 } from '../limits/limits.js';
 import type { JudgeSpec } from '../judge/schema.js';
 import type { RuntimeInfo, RuntimeLookup } from '../runtimes/catalogue.js';
+import { resolveNetwork } from '../network/request-policy.js';
 import { validateRequestShape } from './request-shape.js';
 
 export interface PreparedExecution {
@@ -82,11 +83,14 @@ function resolveRuntime(body: ExecuteBody, ctx: PrepareContext): RuntimeInfo {
 }
 
 function resolveProfile(body: ExecuteBody, policy: TenantPolicy): SandboxProfile {
-  const network = body.network ?? DEFAULT_PROFILE.network;
-  if (!policy.network.includes(network)) throw errors.networkNotAllowed(network, policy.network);
+  const profile = resolveNetwork(body.network, policy.network);
   const isolation = body.isolation ?? 'default';
   if (!policy.isolation.includes(isolation)) throw errors.isolationNotAllowed(isolation, policy.isolation);
-  return { ...DEFAULT_PROFILE, network, ...(isolation === 'gvisor' ? { isolation } : {}) };
+  // An allowlist's netns and firewall are wired for the default tier's runtimes; gVisor's netstack is not.
+  if (isolation === 'gvisor' && profile.network === 'egress') {
+    throw errors.validationFailed('a network allowlist runs on the default isolation; with isolation "gvisor" use network "none" or "loopback"');
+  }
+  return { ...profile, ...(isolation === 'gvisor' ? { isolation } : {}) };
 }
 
 function violationDetail(v: LimitViolation): LimitViolationDetail {

@@ -31,6 +31,7 @@ import { DEFAULT_PROFILE, profileKey, type SandboxProfile } from '../contract/pr
 import { projectPath } from '../project.js';
 import { SeccompBpfCache } from './seccomp-bpf.js';
 import { loadSeccompPolicy, seccompPolicyPath, toOciSeccomp, type OciSeccomp } from './seccomp.js';
+import { SandboxNetworks, type NetworkProvider } from '../network/netns.js';
 
 export interface SandboxHostConfig {
   stateDir: string;
@@ -48,6 +49,8 @@ export interface SandboxHostConfig {
   /** The bwrap backend's helpers (built by scripts/setup); default build/polyrun-launch, build/polyrun-seccomp-bpf. */
   launcher?: string;
   seccompCompiler?: string;
+  /** Prepares the network of sandboxes with profile network "egress"; without it they cannot start. */
+  network?: NetworkProvider;
 }
 
 /** The name of the file in an instance dir that names its backend's runtime (for the sweep). */
@@ -74,6 +77,11 @@ export class SandboxHost {
   readonly gvisor?: SandboxBackend;
   /** Why the host has no gVisor tier (null when it has one). */
   readonly gvisorUnavailable: string | null;
+  /**
+   * Sandboxes with an egress network join the netns src/network prepared for them: an OCI runtime does
+   * that from the spec; bwrap cannot join an existing netns, so on a bwrap host they run on the OCI runtime.
+   */
+  readonly egress: SandboxBackend;
   private readonly seccompByProfile = new Map<string, OciSeccomp>();
 
   private constructor(
@@ -94,6 +102,10 @@ export class SandboxHost {
     this.gvisorUnavailable = gvisorBlocker(facts);
     if (choice.backend === 'gvisor') this.gvisor = this.backend;
     else if (this.gvisorUnavailable === null) this.gvisor = gvisorBackend(this.instanceDir, this.bundlesDir);
+    this.egress =
+      this.backend instanceof OciBackend
+        ? this.backend
+        : new OciBackend('oci', config.ociRuntime === 'auto' ? 'runc' : config.ociRuntime, this.instanceDir, this.bundlesDir);
     this.seccompFor(DEFAULT_PROFILE); // a missing or broken default policy fails here, not at the first sandbox
   }
 
@@ -113,9 +125,9 @@ export class SandboxHost {
     }
   }
 
-  /** The backend that runs sandboxes of `profile` (gVisor when it asks for that isolation). */
+  /** The backend that runs sandboxes of `profile` (gVisor when it asks for that isolation; see `egress`). */
   backendFor(profile: SandboxProfile): SandboxBackend {
-    if ((profile as { isolation?: string }).isolation !== 'gvisor') return this.backend;
+    if ((profile as { isolation?: string }).isolation !== 'gvisor') return profile.network === 'egress' ? this.egress : this.backend;
     if (!this.gvisor) throw new Error(`the gVisor tier is not available on this host: ${this.gvisorUnavailable}`);
     return this.gvisor;
   }
@@ -127,13 +139,14 @@ export class SandboxHost {
 
   /**
    * The OCI seccomp object of a profile: the policy its `seccomp` names, plus the inet socket rules when its
-   * network is "loopback". The network namespace is private (loopback only) in every profile.
+   * network is "loopback" or "egress". The network namespace is private in every profile (loopback only,
+   * or for "egress" the one src/network prepared with its link and firewall).
    */
   seccompFor(profile: SandboxProfile): OciSeccomp {
     const key = profileKey(profile);
     let seccomp = this.seccompByProfile.get(key);
     if (!seccomp) {
-      seccomp = toOciSeccomp(loadSeccompPolicy(seccompPolicyPath(profile.seccomp)), profile.network === 'loopback');
+      seccomp = toOciSeccomp(loadSeccompPolicy(seccompPolicyPath(profile.seccomp)), profile.network !== 'none');
       this.seccompByProfile.set(key, seccomp);
     }
     return seccomp;
@@ -168,6 +181,7 @@ export class SandboxHost {
     await writeFile(join(host.instanceDir, ROOTFS_MARKER), basename(rootfs));
     await writeFile(join(host.instanceDir, BACKEND_MARKER), host.backend.binary);
     await sweepStaleInstances(config);
+    if (config.network) await SandboxNetworks.sweep(config.stateDir).catch(() => undefined);
     return host;
   }
 

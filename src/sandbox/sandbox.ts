@@ -17,6 +17,8 @@ import type { SandboxHost } from './host.js';
 import { FRAME, decodeFileData, encodeFile, encodeFrame, encodeSignal, encodeUnlink } from './protocol.js';
 import type { SandboxBackend } from './backend.js';
 import type { SandboxIntent } from './specconv.js';
+import type { SandboxNetwork } from '../network/netns.js';
+import type { NetworkStats } from '../contract/result.js';
 import {
   STACK_BYTES,
   WORK_DIR,
@@ -75,6 +77,8 @@ export class Sandbox {
   /** Resolves when the runtime process has exited (tests wait on it). */
   private exited?: Promise<void>;
   private destroyed?: Promise<void>;
+  /** The network of a profile with network "egress" (netns, link, firewall, DNS filter). */
+  private network?: SandboxNetwork;
 
   private constructor(
     private readonly host: SandboxHost,
@@ -100,6 +104,10 @@ export class Sandbox {
   }
 
   private async boot(background: boolean): Promise<void> {
+    if (this.profile.network === 'egress') {
+      if (!this.host.config.network || !this.profile.egress) throw new Error('this sandbox host has no network provider for egress');
+      this.network = await this.host.config.network.attach(this.id, this.profile.egress);
+    }
     const intent: SandboxIntent = {
       rootfs: this.host.rootfs,
       initPath: INIT_PATH,
@@ -119,6 +127,7 @@ export class Sandbox {
       stackBytes: STACK_BYTES,
       hostname: 'sandbox',
       seccomp: this.host.seccompFor(this.profile),
+      ...(this.network ? { network: { netnsPath: this.network.netnsPath, etcFiles: this.network.etcFiles } } : {}),
     };
     const proc = await this.backend.start({
       id: this.id,
@@ -218,6 +227,12 @@ export class Sandbox {
     return this.startStage(cmd, { signal, onOutput }).done;
   }
 
+  /** What the sandbox did on the network (profile network "egress" only); read before destroy. */
+  async networkStats(): Promise<{ stats: NetworkStats; denied: string[] } | undefined> {
+    if (!this.network) return undefined;
+    return this.network.report();
+  }
+
   get running(): boolean {
     return this.channel?.open ?? false;
   }
@@ -238,6 +253,7 @@ export class Sandbox {
         }
       }
       await this.backend.remove(this.id, this.cgroup).catch(() => undefined);
+      await this.network?.close();
     })();
     return this.destroyed;
   }

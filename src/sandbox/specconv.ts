@@ -4,7 +4,8 @@
  *
  * What the spec guarantees (the security model in README.md names each layer):
  * - namespaces: user (container root = an unprivileged host uid range), pid, network (no interfaces but
- *   loopback), mount, ipc, uts, cgroup;
+ *   loopback; or, for profile network "egress", the namespace src/network prepared, whose firewall the
+ *   sandbox cannot change: it is owned by the host's user namespace), mount, ipc, uts, cgroup;
  * - the program runs as a non-root uid, with no capabilities and noNewPrivileges;
  * - the root is a prepared read-only directory; host content appears only through read-only binds
  *   (/usr, /etc/alternatives, /etc/ld.so.cache and the runtimes' declared mounts); the working dir and
@@ -41,6 +42,11 @@ export interface SandboxIntent {
   stackBytes: number;
   hostname: string;
   seccomp: OciSeccomp;
+  /**
+   * A network namespace prepared by src/network (profile network "egress") to join instead of a new empty
+   * one, and host files shown read-only over /etc (resolv.conf naming its DNS filter, nsswitch.conf).
+   */
+  network?: { netnsPath: string; etcFiles: { destination: string; source: string }[] };
 }
 
 export const MASKED_PATHS = [
@@ -104,6 +110,7 @@ export function buildSpec(intent: SandboxIntent): Record<string, unknown> {
         source: path,
         options: RO_BIND,
       })),
+      ...(intent.network?.etcFiles ?? []).map((f) => ({ destination: f.destination, type: 'bind', source: f.source, options: RO_BIND })),
       {
         destination: intent.workDir,
         type: 'tmpfs',
@@ -120,7 +127,9 @@ export function buildSpec(intent: SandboxIntent): Record<string, unknown> {
     linux: {
       uidMappings: [{ containerID: 0, hostID: intent.hostIdBase, size: intent.idRange }],
       gidMappings: [{ containerID: 0, hostID: intent.hostIdBase, size: intent.idRange }],
-      namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'user', 'cgroup'].map((type) => ({ type })),
+      namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'user', 'cgroup'].map((type) =>
+        type === 'network' && intent.network ? { type, path: intent.network.netnsPath } : { type },
+      ),
       cgroupsPath: intent.cgroupsPath,
       resources: {
         memory: { limit: intent.memoryBytes, swap: intent.memoryBytes },

@@ -72,7 +72,7 @@ export class SessionManager {
     this.counts.set(tenant.id, open + 1);
     let session: Session;
     try {
-      const sandbox = await Sandbox.start(backend.host, settings.shape, { profile: { seccomp: 'default', network: settings.network } });
+      const sandbox = await Sandbox.start(backend.host, settings.shape, { profile: settings.profile });
       session = new Session(tenant.id, settings, sandbox, this.now(), (reference, error) =>
         this.o.log?.('error', 'sandbox failure', { reference, error }),
       );

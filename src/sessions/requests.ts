@@ -4,8 +4,9 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { errors } from '../contract/errors.js';
-import { NETWORK_MODES, type NetworkMode } from '../contract/profile.js';
-import { ExecuteBodySchema, FILE_ENCODINGS, type ExecuteBody } from '../contract/request.js';
+import type { SandboxProfile } from '../contract/profile.js';
+import { resolveNetwork } from '../network/request-policy.js';
+import { ExecuteBodySchema, FILE_ENCODINGS, NetworkFieldSchema, type ExecuteBody } from '../contract/request.js';
 import type { TenantPolicy } from '../config/policy.js';
 import { fileNameProblem } from '../contract/file-names.js';
 import {
@@ -24,7 +25,9 @@ import { shapeFor } from '../executor/shape.js';
 import { BASE_ENV } from '../runtimes/plan.js';
 import { KernelViewSchema } from '../kernels/contract.js';
 
-const Network = Type.Union(NETWORK_MODES.map((m) => Type.Literal(m)));
+/** A session's network: a mode, or an allowlist (the same field as in /v1/execute). */
+const Network = NetworkFieldSchema;
+export type SessionNetwork = NonNullable<ExecuteBody['network']>;
 const Encoding = Type.Union(FILE_ENCODINGS.map((e) => Type.Literal(e)));
 
 export const SessionCreateBodySchema = Type.Object(
@@ -130,7 +133,9 @@ export type SessionFileBody = Static<typeof SessionFileBodySchema>;
 export interface SessionSettings {
   idleTimeoutMs: number;
   lifetimeMs: number;
-  network: NetworkMode;
+  network: SessionNetwork;
+  /** The sandbox profile the network gives (an allowlist: profile network "egress" with the tenant's caps). */
+  profile: SandboxProfile;
   runtimes: '*' | string[];
   /** Default limits of every exec (run stage; compile stages start from the runtime's defaults). */
   limits: StageLimits;
@@ -148,8 +153,8 @@ export function sessionSettings(body: SessionCreateBody, policy: TenantPolicy, b
   if (lifetimeMs > p.maxLifetimeMs) {
     throw errors.validationFailed(`maxLifetimeMs ${lifetimeMs} exceeds the allowed maximum of ${p.maxLifetimeMs}`);
   }
-  const network = body.network ?? 'none';
-  if (!policy.network.includes(network)) throw errors.networkNotAllowed(network, policy.network);
+  const network: SessionNetwork = body.network ?? 'none';
+  const profile = resolveNetwork(network, policy.network);
   const resolution = resolveLimits({ defaults: DEFAULT_LIMITS, request: body.limits ? { run: body.limits } : {}, maximum: policy.maxLimits });
   if (!resolution.ok) {
     throw errors.limitExceedsMaximum(
@@ -158,7 +163,7 @@ export function sessionSettings(body: SessionCreateBody, policy: TenantPolicy, b
     );
   }
   const shape = sessionShape(policy, bounds);
-  return { idleTimeoutMs, lifetimeMs, network, runtimes: body.runtimes ?? '*', limits: resolution.limits.run, shape };
+  return { idleTimeoutMs, lifetimeMs, network, profile, runtimes: body.runtimes ?? '*', limits: resolution.limits.run, shape };
 }
 
 /** The session's sandbox: the tenant's maximum limits, its memory and disk capped by the session policy. */
@@ -210,7 +215,7 @@ export function commandEnv(env: Record<string, string> | undefined): Record<stri
 }
 
 /** A program exec as an execute body, so it is validated by the one prepareExecution. */
-export function programBody(body: ProgramExec, defaults: StageLimits, network: NetworkMode): ExecuteBody {
+export function programBody(body: ProgramExec, defaults: StageLimits, network: SessionNetwork): ExecuteBody {
   const files = [...(body.code !== undefined ? [{ content: body.code }] : []), ...(body.files ?? [])];
   if (files.length === 0) throw errors.validationFailed('a program exec needs `code` or `files`');
   return {

@@ -134,6 +134,29 @@ export function createMetrics(options: MetricsOptions = {}) {
       labelNames: ['language'] as const,
       registers,
     }),
+    networkConnections: new Counter({
+      name: 'polyrun_network_connections_total',
+      help: 'Outbound connections of networked sandboxes: allowed, or refused (packets) by the firewall or the Host/SNI check',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    networkDns: new Counter({
+      name: 'polyrun_network_dns_queries_total',
+      help: 'DNS questions of networked sandboxes: answered, or refused (name or type not allowed, answer in the deny set)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    networkBytes: new Counter({
+      name: 'polyrun_network_bytes_total',
+      help: 'Bytes of networked sandboxes, by direction',
+      labelNames: ['direction'] as const,
+      registers,
+    }),
+    networkByteCaps: new Counter({
+      name: 'polyrun_network_byte_caps_total',
+      help: 'Executions that reached their byte cap (network.bytesPerExecution)',
+      registers,
+    }),
     anomalies: new Counter({
       name: 'polyrun_anomalies_total',
       help: 'Suspicious outcomes (see telemetry/anomalies.ts), by kind',

@@ -38,6 +38,16 @@ export function observeExecution(metrics: Metrics, record: ExecutionRecord): str
   const memStage = result.run ?? result.compile;
   if (memStage) metrics.peakMemory.observe({ language }, memStage.memoryBytes);
   if (result.status === 'internal_error' && !record.cancelled) metrics.sandboxFailures.inc({ language });
+  const net = result.network;
+  if (net) {
+    metrics.networkConnections.inc({ outcome: 'allowed' }, net.connections);
+    metrics.networkConnections.inc({ outcome: 'denied' }, net.denied);
+    metrics.networkDns.inc({ outcome: 'answered' }, net.dnsQueries - net.dnsDenied);
+    metrics.networkDns.inc({ outcome: 'refused' }, net.dnsDenied);
+    metrics.networkBytes.inc({ direction: 'out' }, net.bytesOut);
+    metrics.networkBytes.inc({ direction: 'in' }, net.bytesIn);
+    if (net.byteCapReached) metrics.networkByteCaps.inc();
+  }
   const anomalies = detectAnomalies(result, record.maxProcesses);
   for (const kind of anomalies) metrics.anomalies.inc({ kind });
   return anomalies;
@@ -79,6 +89,7 @@ export function auditExecution(
     totalMs: record.totalMs,
     compile: stage(result.compile),
     run: stage(result.run),
+    ...(result.network ? { network: result.network } : {}),
     ...(record.anomalies.length ? { anomalies: record.anomalies } : {}),
     ...(includeSource
       ? { source: files.map((f) => ({ name: f.name, content: f.content.toString('utf8') })) }

@@ -56,6 +56,25 @@ describe('authentication', () => {
   });
 });
 
+describe('network policy over HTTP', () => {
+  it('403 for an allowlist when the tenant has no network; 422 with the index of each bad entry when it has', async () => {
+    const t = await start(new FakeExecutor(), {
+      config: { tenants: { net: { network: { enabled: true, maxEntries: 4 } } } },
+      tenants: ['default', 'net'],
+    });
+    const off = await post(t, '/v1/execute', { ...body('print:x'), network: { allow: ['pypi.org'] } });
+    expect(off.statusCode).toBe(403);
+    expect(off.json().error.code).toBe('NETWORK_NOT_ALLOWED');
+    const bad = await post(t, '/v1/execute', { ...body('print:x'), network: { allow: ['pypi.org', 'bad name', '10.0.0.1/8'] } }, t.auth('net'));
+    expect(bad.statusCode).toBe(422);
+    expect(bad.json().error).toMatchObject({ code: 'INVALID_NETWORK_ENTRY', details: { problems: [{ index: 1 }, { index: 2 }] } });
+    const many = await post(t, '/v1/execute', { ...body('print:x'), network: { allow: ['a.test', 'b.test', 'c.test', 'd.test', 'e.test'] } }, t.auth('net'));
+    expect(many.json().error.code).toBe('TOO_MANY_NETWORK_ENTRIES');
+    const shape = await post(t, '/v1/execute', { ...body('print:x'), network: { allow: [] } }, t.auth('net'));
+    expect(shape.statusCode).toBe(422);
+  });
+});
+
 describe('rate limiting', () => {
   it('429 RATE_LIMITED with Retry-After and RateLimit headers past the burst; refills over time; per tenant', async () => {
     let now = Date.parse('2026-01-01T12:00:00Z');

@@ -249,7 +249,7 @@ describe('validation', () => {
   it('chooses the network mode the tenant allows, and refuses others', () => {
     const prepared = prepareExecution({ ...ok, network: 'loopback' }, { runtimes: executor, policy });
     expect(prepared.profile.network).toBe('loopback');
-    expect(() => prepareExecution({ ...ok, network: 'loopback' }, { runtimes: executor, policy: { ...policy, network: ['none'] } })).toThrow(
+    expect(() => prepareExecution({ ...ok, network: 'loopback' }, { runtimes: executor, policy: { ...policy, network: { ...policy.network, modes: ['none'] } } })).toThrow(
       expect.objectContaining({ code: 'NETWORK_NOT_ALLOWED' }),
     );
   });

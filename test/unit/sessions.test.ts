@@ -36,7 +36,7 @@ describe('session settings', () => {
     expect(code(() => sessionSettings({ idleTimeoutMs: 31 * 60_000 }, BUILTIN_POLICY, DEFAULT_BOUNDS))).toBe('VALIDATION_FAILED');
     expect(code(() => sessionSettings({ maxLifetimeMs: 5 * 60 * 60_000 }, BUILTIN_POLICY, DEFAULT_BOUNDS))).toBe('VALIDATION_FAILED');
     expect(code(() => sessionSettings({ limits: { cpuTimeMs: MAX_LIMITS.run.cpuTimeMs + 1 } }, BUILTIN_POLICY, DEFAULT_BOUNDS))).toBe('LIMIT_EXCEEDS_MAXIMUM');
-    const noLoopback = { ...BUILTIN_POLICY, network: ['none' as const] };
+    const noLoopback = { ...BUILTIN_POLICY, network: { ...BUILTIN_POLICY.network, modes: ['none' as const] } };
     expect(code(() => sessionSettings({ network: 'loopback' }, noLoopback, DEFAULT_BOUNDS))).toBe('NETWORK_NOT_ALLOWED');
     expect(sessionSettings({ limits: { cpuTimeMs: 100 } }, BUILTIN_POLICY, DEFAULT_BOUNDS).limits.cpuTimeMs).toBe(100);
   });
