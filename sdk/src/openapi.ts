@@ -631,7 +631,10 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
+                            /** @description the runtime: what `language` names to get exactly this one */
                             name: string;
+                            /** @description the language it implements (several runtimes may share one) */
+                            language: string;
                             version: string;
                             aliases: string[];
                             extensions: string[];
@@ -1735,6 +1738,8 @@ export interface paths {
                             language: string;
                             version: string;
                             aliases: string[];
+                            /** @description the implementation, when it is not the language's reference one (e.g. pypy) */
+                            runtime?: string;
                         }[];
                     };
                 };

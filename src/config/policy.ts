@@ -81,8 +81,9 @@ export function anonymousPolicy(config: Pick<PolyrunConfig, 'defaultPolicy' | 'a
 }
 
 /** Whether a policy lets a runtime (known by its name and aliases) run. */
-export function languageAllowed(policy: TenantPolicy, runtime: { name: string; aliases: string[] }): boolean {
+export function languageAllowed(policy: TenantPolicy, runtime: { name: string; aliases: string[]; language?: string }): boolean {
   if (policy.languages === '*') return true;
   const allowed = new Set(policy.languages.map((l) => l.toLowerCase()));
-  return [runtime.name, ...runtime.aliases].some((n) => allowed.has(n.toLowerCase()));
+  // A language allows all its runtimes ("python": CPython and PyPy); a runtime's name or alias only that one.
+  return [runtime.name, ...(runtime.language ? [runtime.language] : []), ...runtime.aliases].some((n) => allowed.has(n.toLowerCase()));
 }

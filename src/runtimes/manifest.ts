@@ -18,7 +18,14 @@
 import type { PartialLimitTable } from '../limits/limits.js';
 
 export interface RuntimeManifest {
+  /** The runtime's name: unique, its file's name, what a job and a result carry. */
   name: string;
+  /**
+   * The language this runtime implements when it is not the language's reference implementation (the
+   * manifest named after the language): "python" for pypy, "c" for clang. Absent: the language is `name`.
+   * A request for the language may get any of its runtimes (src/runtimes/versions.ts chooses).
+   */
+  language?: string;
   /** Free text: why the manifest looks the way it does (JSON has no comments). Ignored by code. */
   notes?: string;
   aliases: string[];
