@@ -8,6 +8,7 @@ import { SETTINGS, loadConfig } from '../config/load.js';
 import type { PolyrunConfig } from '../config/schema.js';
 import { createExecutor } from '../executor/executor.js';
 import { KeyStore } from '../store/keys.js';
+import { reloadOnHangup, writePidFile } from './reload.js';
 import { ensurePrivateDir } from '../store/sqlite.js';
 
 /** With auth on and no key at all, make one for the "default" tenant so a fresh install is usable. */
@@ -92,5 +93,10 @@ export async function serveCommand(argv: string[]): Promise<void> {
     { config: source ?? '(defaults)', dataDir: config.dataDir, auth: config.auth, slots: config.slots, runtimes: executor.runtimes().length },
     'polyrun is serving',
   );
+  // `polyrun install` finds the service by this file and sends SIGHUP: the runtimes are detected again.
+  const removePidFile = writePidFile(config.dataDir);
+  const stopReloading = reloadOnHangup(executor, logger);
   await stopped;
+  stopReloading();
+  removePidFile();
 }

@@ -34,6 +34,12 @@ export interface RuntimeManifest {
   /** Installed by `scripts/setup` without `--all`. */
   core: boolean;
   /**
+   * Installed only when asked for: `polyrun install NAME`, `polyrun install --all`, `scripts/setup --all` or
+   * `--test`. Without it a runtime is in the standard set that `npm start` (`scripts/setup --standard`)
+   * installs. Big or rarely used toolchains are on demand, so that a first start stays quick.
+   */
+  onDemand?: boolean;
+  /**
    * What `scripts/setup` installs for this runtime. npm packages go to /usr/local/lib/polyrun/node_modules
    * (under /usr, so every sandbox sees them read-only), e.g. type definitions a compiler needs.
    */

@@ -69,6 +69,8 @@ export function validateManifest(data: unknown, file: string): RuntimeManifest {
     if (!/^\.[A-Za-z0-9+._-]+$/.test(ext)) v.fail(`extensions[${i}]`, `"${ext}" must start with a dot`);
   }
   if (typeof m.core !== 'boolean') v.fail('core', 'must be true or false');
+  if (m.onDemand !== undefined && typeof m.onDemand !== 'boolean') v.fail('onDemand', 'must be true or false');
+  if (m.core === true && m.onDemand === true) v.fail('onDemand', 'a core runtime is always installed');
 
   const packages = v.object(m.packages, 'packages');
   if (packages.apt !== undefined) v.stringArray(packages.apt, 'packages.apt');
