@@ -34,7 +34,7 @@ export async function installCommand(args: string[]): Promise<number> {
     say(`${m.name}: ${todo.length === 0 ? 'Debian packages present' : `installing ${todo.join(' ')}`}`);
   }
   if (missing.length > 0) {
-    const aptArgs = ['-o', 'DPkg::Lock::Timeout=900', 'install', '-y', '--no-install-recommends', ...missing];
+    const aptArgs = ['-o', 'DPkg::Lock::Timeout=900', '-o', 'Dpkg::Use-Pty=0', 'install', '-y', '--no-install-recommends', ...missing];
     if ((await run('apt-get', aptArgs)) !== 0) {
       say('apt-get install failed: updating the package lists and trying once more');
       if ((await run('apt-get', ['-o', 'DPkg::Lock::Timeout=900', 'update'])) !== 0 || (await run('apt-get', aptArgs)) !== 0) {
