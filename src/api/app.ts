@@ -37,6 +37,7 @@ import { httpError, noRoute, sendError } from './errors.js';
 import { gracefulShutdown } from './shutdown.js';
 import { pistonConnectRoutes, v1ConnectRoutes } from './routes/connect.js';
 import { pistonRoutes } from './routes/piston.js';
+import { packageRoutes } from './routes/packages.js';
 import { playgroundRoutes } from './routes/playground.js';
 import { systemRoutes } from './routes/system.js';
 import { v1Routes } from './routes/v1.js';
@@ -176,6 +177,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     await api.register(v1Routes, { prefix: '/v1', services });
     await api.register(sessionRoutes, { prefix: '/v1', services, sessions });
     await api.register(pistonRoutes, { prefix: '/api/v2', services });
+    await api.register(packageRoutes, { prefix: '/api/v2', services });
     await api.register(v1ConnectRoutes, { prefix: '/v1', services });
     await api.register(pistonConnectRoutes, { prefix: '/api/v2', services });
     await api.register(mcpRoutes, { services });

@@ -26,7 +26,7 @@ commands:
   uninstall NAME...   remove a runtime's Debian packages (none another installed runtime needs)
   doctor              check this host (namespaces, seccomp, cgroups, OCI runtime) and say what to fix
   serve [options]     start the HTTP service (see docs/configuration.md)
-  keys create --tenant T
+  keys create --tenant T [--admin]
                       create an API key for a tenant (printed once, stored hashed)
   mcp [--config FILE] serve the Model Context Protocol on stdin/stdout (tools for AI agents)
 `;

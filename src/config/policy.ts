@@ -38,6 +38,8 @@ export interface Tenant {
   policy: TenantPolicy;
   /** True when auth is off: the rate limit is then per client IP instead of per tenant. */
   anonymous: boolean;
+  /** The key may install and remove runtimes (`polyrun keys create --admin`); never with auth off. */
+  admin?: boolean;
 }
 
 export const BUILTIN_POLICY: TenantPolicy = {

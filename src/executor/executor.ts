@@ -39,7 +39,7 @@ import { Sandbox, type SandboxShape } from '../sandbox/sandbox.js';
 import { LocalJobContext } from './local-context.js';
 import { ExecutionRunner, type ExecutorLog } from './runner.js';
 import { shapeFor } from './shape.js';
-import type { Executor, ExecutorHealth } from './types.js';
+import type { Executor, ExecutorHealth, ReloadResult } from './types.js';
 
 export interface ExecutorOptions {
   /** The service configuration (sandbox settings, data dir, slots); default: loadConfig with no flags. */
@@ -407,14 +407,6 @@ export class SandboxExecutor implements Executor {
     await this.settle();
     await this.host.cleanup();
   }
-}
-
-/** What a reload changed: runtimes as name@version, the mounts that appeared. */
-export interface ReloadResult {
-  added: string[];
-  removed: string[];
-  mounts: string[];
-  unavailable: { name: string; reason: string }[];
 }
 
 export async function createExecutor(opts: ExecutorOptions = {}): Promise<SandboxExecutor> {
