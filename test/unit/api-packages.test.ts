@@ -56,3 +56,24 @@ describe('/api/v2/packages', () => {
     expect(reloads()).toBe(0);
   }, 30_000);
 });
+
+describe('runtime lists with several runtimes of a language', () => {
+  test('/api/v2/runtimes names an alternative implementation as Piston does; /v1/runtimes gives each its language', async () => {
+    const base = new FakeExecutor().runtimes()[0]!;
+    const executor = new FakeExecutor([
+      { ...base, name: 'python', language: 'python', version: '3.11.2', aliases: ['py'] },
+      { ...base, name: 'pypy', language: 'python', version: '7.3.11', aliases: ['pypy3'] },
+    ]);
+    const t = await makeApp(executor);
+    const piston = await t.app.inject({ method: 'GET', url: '/api/v2/runtimes', headers: t.auth() });
+    expect(piston.json()).toEqual([
+      { language: 'python', version: '3.11.2', aliases: ['py'] },
+      { language: 'python', version: '7.3.11', aliases: ['pypy', 'pypy3'], runtime: 'pypy' },
+    ]);
+    const v1 = await t.app.inject({ method: 'GET', url: '/v1/runtimes', headers: t.auth() });
+    expect((v1.json() as { name: string; language: string }[]).map((r) => [r.name, r.language])).toEqual([
+      ['python', 'python'],
+      ['pypy', 'python'],
+    ]);
+  });
+});
