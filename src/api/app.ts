@@ -44,6 +44,7 @@ import { pistonConnectRoutes, v1ConnectRoutes } from './routes/connect.js';
 import { judgeRoutes } from './routes/judge.js';
 import { judge0Routes } from '../compat/judge0/routes.js';
 import { pistonRoutes } from './routes/piston.js';
+import { packageRoutes } from './routes/packages.js';
 import { playgroundRoutes } from './routes/playground.js';
 import { systemRoutes } from './routes/system.js';
 import { v1Routes } from './routes/v1.js';
@@ -216,6 +217,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     await api.register(judgeRoutes, { prefix: '/v1', services });
     await api.register(judge0Routes, { services, keys, queue, now });
     await api.register(pistonRoutes, { prefix: '/api/v2', services });
+    await api.register(packageRoutes, { prefix: '/api/v2', services });
     await api.register(v1ConnectRoutes, { prefix: '/v1', services });
     await api.register(pistonConnectRoutes, { prefix: '/api/v2', services });
     await api.register(mcpRoutes, { services, sessions });

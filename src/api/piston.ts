@@ -156,7 +156,12 @@ export const PistonResultSchema = Type.Object({
   run: Type.Optional(PistonStageSchema),
 });
 
-export const PistonRuntimeSchema = Type.Object({ language: Type.String(), version: Type.String(), aliases: Type.Array(Type.String()) });
+export const PistonRuntimeSchema = Type.Object({
+  language: Type.String(),
+  version: Type.String(),
+  aliases: Type.Array(Type.String()),
+  runtime: Type.Optional(Type.String({ description: 'the implementation, when it is not the language\'s reference one (e.g. pypy)' })),
+});
 
 /** Piston answers every error as `{"message": "..."}`. */
 export const PistonErrorSchema = Type.Object({ message: Type.String() });

@@ -44,7 +44,8 @@ export const ExecutionViewSchema = Type.Union([
 ]);
 
 export const RuntimeViewSchema = Type.Object({
-  name: Type.String(),
+  name: Type.String({ description: 'the runtime: what `language` names to get exactly this one' }),
+  language: Type.String({ description: 'the language it implements (several runtimes may share one)' }),
   version: Type.String(),
   aliases: Type.Array(Type.String()),
   extensions: Type.Array(Type.String()),

@@ -17,6 +17,7 @@ export async function keysCommand(argv: string[]): Promise<void> {
     'data-dir': { type: 'string' },
     'keys-file': { type: 'string' },
     json: { type: 'boolean' },
+    admin: { type: 'boolean' },
   });
   const configArgs: string[] = [];
   for (const flag of ['config', 'data-dir', 'keys-file'] as const) {
@@ -34,16 +35,16 @@ export async function keysCommand(argv: string[]): Promise<void> {
       if (typeof tenant !== 'string' || !TENANT.test(tenant)) {
         throw new UsageError('keys create needs --tenant NAME (letters, digits, ".", "_", "-")');
       }
-      const { key, stored } = store.create(tenant);
-      if (values.json) out(JSON.stringify({ id: stored.id, tenant, key }) + '\n');
+      const { key, stored } = store.create(tenant, { admin: values.admin === true });
+      if (values.json) out(JSON.stringify({ id: stored.id, tenant, key, admin: stored.admin === true }) + '\n');
       else out(`${key}\n`);
       if (!values.json) process.stderr.write(`polyrun: key ${stored.id} for tenant "${tenant}" stored (hashed) in ${store.path}; it is not shown again\n`);
       return;
     }
     case 'list': {
-      const keys = store.list().map(({ id, tenant, createdAt }) => ({ id, tenant, createdAt }));
+      const keys = store.list().map(({ id, tenant, createdAt, admin }) => ({ id, tenant, createdAt, admin: admin === true }));
       if (values.json) out(JSON.stringify(keys) + '\n');
-      else for (const k of keys) out(`${k.id}  ${k.tenant}  ${k.createdAt}\n`);
+      else for (const k of keys) out(`${k.id}  ${k.tenant}  ${k.createdAt}${k.admin ? '  admin' : ''}\n`);
       return;
     }
     case 'revoke': {
@@ -54,6 +55,6 @@ export async function keysCommand(argv: string[]): Promise<void> {
       return;
     }
     default:
-      throw new UsageError('usage: polyrun keys create --tenant T | keys list | keys revoke ID');
+      throw new UsageError('usage: polyrun keys create --tenant T [--admin] | keys list | keys revoke ID');
   }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `polyrun` command line: `run`, `judge`, `runtimes`, `doctor`, `serve`, `keys`, `mcp`.
+ * The `polyrun` command line: `run`, `judge`, `runtimes`, `install`, `uninstall`, `doctor`, `serve`, `keys`, `mcp`.
  * Exit status: 0 when polyrun did its job (whatever the program did), 1 for polyrun's own errors, 2 for
  * bad usage. Errors are one clear line on stderr.
  */
@@ -25,9 +25,15 @@ commands:
                       case as decided, then the verdict and score; checkers: exact, trailing_whitespace
                       (default), tokens, float (--tolerance, default 1e-6), case_insensitive
   runtimes [--json]   list the runtimes that passed their self-test on this host
+  runtimes --available [--json]
+                      every runtime polyrun knows: installed or not, core/standard/on demand, version
+  install NAME... | --all
+                      install runtimes from Debian (apt-get, as root), self-test them, and make a
+                      running service detect them again (SIGHUP to the pid in DATA_DIR/polyrun.pid)
+  uninstall NAME...   remove a runtime's Debian packages (none another installed runtime needs)
   doctor              check this host (namespaces, seccomp, cgroups, OCI runtime) and say what to fix
   serve [options]     start the HTTP service (see docs/configuration.md)
-  keys create --tenant T
+  keys create --tenant T [--admin]
                       create an API key for a tenant (printed once, stored hashed)
   mcp [--config FILE] serve the Model Context Protocol on stdin/stdout (tools for AI agents)
 `;
@@ -38,10 +44,22 @@ async function main(argv: string[]): Promise<number> {
     case 'run':
       return runCommand(rest);
     case 'runtimes':
+      if (rest.includes('--available')) {
+        const { availableCommand } = await import('./install.js');
+        return availableCommand(rest);
+      }
       return runtimesCommand(rest);
     case 'judge': {
       const { judgeCommand } = await import('./judge.js');
       return judgeCommand(rest);
+    }
+    case 'install': {
+      const { installCommand } = await import('./install.js');
+      return installCommand(rest);
+    }
+    case 'uninstall': {
+      const { uninstallCommand } = await import('./install.js');
+      return uninstallCommand(rest);
     }
     case 'doctor':
       return doctorCommand(rest);

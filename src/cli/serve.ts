@@ -9,6 +9,7 @@ import { isLoopbackHost } from '../config/policy.js';
 import type { PolyrunConfig } from '../config/schema.js';
 import { createExecutor } from '../executor/executor.js';
 import { KeyStore } from '../store/keys.js';
+import { reloadOnHangup, writePidFile } from './reload.js';
 import { ensurePrivateDir } from '../store/sqlite.js';
 import { clusterQueue, nodeName, startWorkerNode } from '../cluster/node.js';
 import { RemoteExecutor, withQueueHealth } from '../cluster/remote-executor.js';
@@ -131,7 +132,12 @@ export async function serveCommand(argv: string[]): Promise<void> {
     { config: source ?? '(defaults)', dataDir: config.dataDir, auth: config.auth, slots: config.slots, runtimes: executor.runtimes().length },
     'polyrun is serving',
   );
+  // `polyrun install` finds the service by this file and sends SIGHUP: the runtimes are detected again.
+  const removePidFile = writePidFile(config.dataDir);
+  const stopReloading = reloadOnHangup(executor, logger);
   await stopped;
+  stopReloading();
+  removePidFile();
 }
 
 /** `serve --role worker`: run jobs from the cluster's queue until SIGTERM/SIGINT, then finish them and stop. */

@@ -53,6 +53,8 @@ export interface Tenant {
   policy: TenantPolicy;
   /** True when auth is off: the rate limit is then per client IP instead of per tenant. */
   anonymous: boolean;
+  /** The key may install and remove runtimes (`polyrun keys create --admin`); never with auth off. */
+  admin?: boolean;
 }
 
 export const BUILTIN_POLICY: TenantPolicy = {
@@ -114,10 +116,11 @@ export function anonymousPolicy(config: Pick<PolyrunConfig, 'defaultPolicy' | 'a
 }
 
 /** Whether a policy lets a runtime (known by its name and aliases) run. */
-export function languageAllowed(policy: TenantPolicy, runtime: { name: string; aliases: string[] }): boolean {
+export function languageAllowed(policy: TenantPolicy, runtime: { name: string; aliases: string[]; language?: string }): boolean {
   if (policy.languages === '*') return true;
   const allowed = new Set(policy.languages.map((l) => l.toLowerCase()));
-  return [runtime.name, ...runtime.aliases].some((n) => allowed.has(n.toLowerCase()));
+  // A language allows all its runtimes ("python": CPython and PyPy); a runtime's name or alias only that one.
+  return [runtime.name, ...(runtime.language ? [runtime.language] : []), ...runtime.aliases].some((n) => allowed.has(n.toLowerCase()));
 }
 
 /** Whether an address to listen on is loopback only ("127.0.0.1", "::1", "localhost"). */

@@ -81,6 +81,7 @@ export const errors = {
   invalidJson: (empty = false) =>
     new PolyrunError('INVALID_JSON', empty ? 'the request body is empty' : 'the request body is not valid JSON'),
   unauthorized: (message = 'not authenticated') => new PolyrunError('UNAUTHORIZED', message),
+  adminRequired: () => new PolyrunError('FORBIDDEN', 'this needs an admin API key (polyrun keys create --tenant T --admin)'),
   languageNotAllowed: (language: string) =>
     new PolyrunError('LANGUAGE_NOT_ALLOWED', `this API key may not run ${language}`, { language }),
   networkNotAllowed: (mode: string, allowed: readonly string[]) =>

@@ -40,7 +40,7 @@ import { Sandbox, type SandboxShape } from '../sandbox/sandbox.js';
 import { LocalJobContext } from './local-context.js';
 import { ExecutionRunner, type ExecutorLog } from './runner.js';
 import { shapeFor } from './shape.js';
-import type { Executor, ExecutorHealth, SandboxInfo } from './types.js';
+import type { Executor, ExecutorHealth, ReloadResult, SandboxInfo } from './types.js';
 
 export interface ExecutorOptions {
   /** The service configuration (sandbox settings, data dir, slots); default: loadConfig with no flags. */
@@ -108,6 +108,14 @@ export class SandboxExecutor implements Executor {
   private readonly pendingCleanups = new Set<Promise<void>>();
   private closed = false;
   readonly runner: ExecutionRunner;
+  /**
+   * Self-tests start a fresh sandbox, never a warm one: after refreshMounts (a runtime installed while
+   * serving) a pooled sandbox may predate the mount its self-test needs.
+   */
+  private readonly selfTestRunner: ExecutionRunner;
+  /** Where passing self-tests are remembered (undefined: fresh detection); reloads use it too. */
+  private detectionCache: string | undefined;
+  private reloading?: Promise<ReloadResult>;
   private healthState: ExecutorHealth = { ready: false, detail: 'sandboxes have not been proven to start yet' };
   private cause: string | null = null;
   private proving?: Promise<void>;
@@ -135,6 +143,15 @@ export class SandboxExecutor implements Executor {
       track: (cleanup) => this.track(cleanup),
       onSandboxFailure: () => this.sandboxFailed(),
       ...(pool ? { pool } : {}),
+      ...(compileCache ? { compileCache } : {}),
+    });
+    this.selfTestRunner = new ExecutionRunner({
+      host,
+      catalogue,
+      bounds,
+      log,
+      track: (cleanup) => this.track(cleanup),
+      onSandboxFailure: () => this.sandboxFailed(),
       ...(compileCache ? { compileCache } : {}),
     });
   }
@@ -178,10 +195,8 @@ export class SandboxExecutor implements Executor {
     const log = opts.log ?? (() => undefined);
     const reprobe = { ...DEFAULT_REPROBE, ...opts.reprobe };
     executor = new SandboxExecutor(host, catalogue, bounds, maxLimits, log, compileCache, pool, reprobe);
-    await catalogue.detect(
-      (manifest, version) => executor.selfTest(manifest, version),
-      opts.freshDetection ? undefined : join(dataDir, 'runtimes-cache.json'),
-    );
+    executor.detectionCache = opts.freshDetection ? undefined : join(dataDir, 'runtimes-cache.json');
+    await catalogue.detect((manifest, version) => executor.selfTest(manifest, version), executor.detectionCache);
     for (const u of catalogue.unavailable) log('warn', `runtime ${u.name} unavailable: ${u.reason}`);
     // The cache vouches for the toolchains, never for the OCI runtime: prove that sandboxes start.
     await executor.prove();
@@ -297,7 +312,7 @@ export class SandboxExecutor implements Executor {
       profile: DEFAULT_PROFILE,
     };
     let failure: string | undefined;
-    const result = await this.runner.runManifest(manifest, job, new LocalJobContext(), (detail) => (failure ??= detail));
+    const result = await this.selfTestRunner.runManifest(manifest, job, new LocalJobContext(), (detail) => (failure ??= detail));
     const stdout = result.run?.stdout ?? '';
     const ok = result.status === 'ok' && stdout === manifest.selfTest.expectStdout;
     if (ok) return { ok, detail: 'ok' };
@@ -309,6 +324,29 @@ export class SandboxExecutor implements Executor {
 
   get unavailable() {
     return this.catalogue.unavailable;
+  }
+
+  /**
+   * Detect the runtimes again, e.g. after `polyrun install` (serve does it on SIGHUP): mounts that appeared
+   * since start are added, every manifest is probed, new or changed toolchains are self-tested (unchanged ones
+   * are answered by the cache), and the catalogue switches to the result at once. Requests meanwhile see the
+   * previous catalogue. Calls during a reload share it.
+   */
+  reloadRuntimes(): Promise<ReloadResult> {
+    this.reloading ??= (async () => {
+      const before = new Set(this.catalogue.runtimes().map((r) => `${r.name}@${r.version}`));
+      const mounts = await this.host.refreshMounts();
+      await this.catalogue.detect((manifest, version) => this.selfTest(manifest, version), this.detectionCache);
+      const now = this.catalogue.runtimes().map((r) => `${r.name}@${r.version}`);
+      const after = new Set(now);
+      return {
+        added: now.filter((r) => !before.has(r)),
+        removed: [...before].filter((r) => !after.has(r)),
+        mounts,
+        unavailable: this.catalogue.unavailable,
+      };
+    })().finally(() => (this.reloading = undefined));
+    return this.reloading;
   }
 
   runtimes(): RuntimeInfo[] {

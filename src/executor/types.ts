@@ -32,7 +32,17 @@ export interface SandboxInfo {
   unavailable: Record<string, string>;
 }
 
+/** What a reload of the runtimes changed: runtimes as name@version, the mounts that appeared. */
+export interface ReloadResult {
+  added: string[];
+  removed: string[];
+  mounts: string[];
+  unavailable: { name: string; reason: string }[];
+}
+
 export interface Executor extends RuntimeLookup {
+  /** Detect the runtimes again (after packages were installed or removed); absent where it cannot. */
+  reloadRuntimes?(): Promise<ReloadResult>;
   /** Run one job (the queue worker's processor); what the program did is a result with a status. */
   run(job: ExecutionJob, context: JobContext): Promise<ExecutionResult>;
   health(): ExecutorHealth;

@@ -47,7 +47,7 @@ export const authentication = fp<AuthOptions>(
       const key = presentedKey(request.headers);
       const stored = key === undefined ? undefined : keys.verify(key);
       if (stored) {
-        request.tenant = { id: stored.tenant, policy: policyFor(config, stored.tenant), anonymous: false };
+        request.tenant = { id: stored.tenant, policy: policyFor(config, stored.tenant), anonymous: false, ...(stored.admin ? { admin: true } : {}) };
         return;
       }
       metrics.authFailures.inc({ reason: key === undefined ? 'missing' : 'invalid' });

@@ -7,10 +7,14 @@
 import { overlay, type LimitTable } from '../limits/limits.js';
 import { detectRuntimes, type SelfTest, type UnavailableRuntime } from './detect.js';
 import type { RuntimeManifest } from './manifest.js';
-import { findManifest } from './registry.js';
+import { languageOf, manifestsFor } from './registry.js';
+import { chooseRuntime } from './versions.js';
 
 export interface RuntimeInfo {
+  /** The runtime's own name (its manifest's): with the version, what a job carries. */
   name: string;
+  /** The language it implements: its name for the reference implementation ("python"), else that language. */
+  language: string;
   version: string;
   aliases: string[];
   extensions: string[];
@@ -22,7 +26,10 @@ export interface RuntimeInfo {
 /** What validation needs of a catalogue; a fake in tests, the real catalogue in the service. */
 export interface RuntimeLookup {
   runtimes(): RuntimeInfo[];
-  /** By name, alias or extension, and an optional version selector ("*", "3.x", "3.11.2"). */
+  /**
+   * By language, runtime name, alias or extension, and an optional version selector ("*", "3.x", "3.11.2",
+   * "^3.10", ">=12 <14 || 14.x"); see versions.ts for the choice among several runtimes of a language.
+   */
   findRuntime(language: string, version?: string): RuntimeInfo | undefined;
 }
 
@@ -41,9 +48,9 @@ export class RuntimeCatalogue implements RuntimeLookup {
     private readonly maximum: LimitTable,
   ) {}
 
-  /** Probe and self-test every manifest; only those that pass are served. */
-  async detect(selfTest: SelfTest, cacheFile?: string): Promise<void> {
-    const result = await detectRuntimes({ manifests: this.manifests, selfTest, ...(cacheFile ? { cacheFile } : {}) });
+  /** Probe and self-test every manifest; only those that pass are served. `probe` replaces the host probe in tests. */
+  async detect(selfTest: SelfTest, cacheFile?: string, probe?: (m: RuntimeManifest) => Promise<string | null>): Promise<void> {
+    const result = await detectRuntimes({ manifests: this.manifests, selfTest, ...(cacheFile ? { cacheFile } : {}), ...(probe ? { probe } : {}) });
     this.entries = result.available.map((a) => ({ manifest: a.manifest, info: this.describe(a.manifest, a.version) }));
     this.unavailable = result.unavailable;
   }
@@ -56,6 +63,7 @@ export class RuntimeCatalogue implements RuntimeLookup {
   private describe(manifest: RuntimeManifest, version: string): RuntimeInfo {
     return {
       name: manifest.name,
+      language: languageOf(manifest),
       version,
       aliases: manifest.aliases,
       extensions: manifest.extensions,
@@ -78,19 +86,15 @@ export class RuntimeCatalogue implements RuntimeLookup {
   }
 
   private find(language: string, version?: string): Entry | undefined {
-    const manifest = findManifest(
-      this.entries.map((e) => e.manifest),
-      language,
+    const manifests = new Set(
+      manifestsFor(
+        this.entries.map((e) => e.manifest),
+        language,
+      ),
     );
-    const entry = this.entries.find((e) => e.manifest === manifest);
-    return entry && versionMatches(entry.info.version, version) ? entry : undefined;
+    const candidates = this.entries.filter((e) => manifests.has(e.manifest)).map((e) => ({ ...e.info, entry: e }));
+    return chooseRuntime(candidates, version)?.entry;
   }
 }
 
-/** "*", undefined, an exact version, or a prefix selector like "3", "3.x", "3.11.x". */
-export function versionMatches(version: string, selector?: string): boolean {
-  if (!selector || selector === '*' || selector === 'latest') return true;
-  const wanted = selector.replace(/(\.(x|\*))+$/i, '').split('.');
-  const have = version.split('.');
-  return wanted.every((part, i) => have[i] === part);
-}
+export { versionMatches } from './versions.js';

@@ -88,6 +88,10 @@ export async function detectRuntimes(options: DetectOptions): Promise<DetectionR
 
   const detection: DetectionResult = { available: [], unavailable: [] };
   const nextCache = emptyCache();
+  // Runtimes this run did not look at keep their entries: `polyrun install kotlin` self-tests kotlin alone and
+  // must not make the service's next start test everything again.
+  const tested = new Set(options.manifests.map((m) => m.name));
+  for (const [name, entry] of Object.entries(cache.passed)) if (!tested.has(name)) nextCache.passed[name] = entry;
   const now = new Date().toISOString();
   results.forEach((r, i) => {
     const manifest = options.manifests[i] as RuntimeManifest;

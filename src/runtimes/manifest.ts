@@ -18,7 +18,14 @@
 import type { PartialLimitTable } from '../limits/limits.js';
 
 export interface RuntimeManifest {
+  /** The runtime's name: unique, its file's name, what a job and a result carry. */
   name: string;
+  /**
+   * The language this runtime implements when it is not the language's reference implementation (the
+   * manifest named after the language): "python" for pypy, "c" for clang. Absent: the language is `name`.
+   * A request for the language may get any of its runtimes (src/runtimes/versions.ts chooses).
+   */
+  language?: string;
   /** Free text: why the manifest looks the way it does (JSON has no comments). Ignored by code. */
   notes?: string;
   aliases: string[];
@@ -26,6 +33,12 @@ export interface RuntimeManifest {
   extensions: string[];
   /** Installed by `scripts/setup` without `--all`. */
   core: boolean;
+  /**
+   * Installed only when asked for: `polyrun install NAME`, `polyrun install --all`, `scripts/setup --all` or
+   * `--test`. Without it a runtime is in the standard set that `npm start` (`scripts/setup --standard`)
+   * installs. Big or rarely used toolchains are on demand, so that a first start stays quick.
+   */
+  onDemand?: boolean;
   /**
    * What `scripts/setup` installs for this runtime. npm packages go to /usr/local/lib/polyrun/node_modules
    * (under /usr, so every sandbox sees them read-only), e.g. type definitions a compiler needs.

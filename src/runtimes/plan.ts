@@ -201,7 +201,9 @@ export function runtimeLanguageForFile(manifests: readonly RuntimeManifest[], fi
     for (const ext of m.extensions) {
       const e = ext.toLowerCase();
       if (lower.endsWith(e) && lower.length > e.length && (!best || e.length > best.length)) {
-        best = { name: m.name, length: e.length };
+        // The language, not the runtime: ".py" means python (CPython by default), not whichever of its
+        // runtimes (pypy) sorts first.
+        best = { name: m.language ?? m.name, length: e.length };
       }
     }
   }

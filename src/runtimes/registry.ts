@@ -56,6 +56,12 @@ export function validateManifest(data: unknown, file: string): RuntimeManifest {
   if (typeof m.name === 'string' && !/^[a-z0-9][a-z0-9+#._-]*$/.test(m.name)) {
     v.fail('name', 'must be lower case letters, digits and + # . _ - only');
   }
+  if (m.language !== undefined) {
+    v.string(m.language, 'language');
+    if (typeof m.language === 'string' && !/^[a-z0-9][a-z0-9+#._-]*$/.test(m.language)) {
+      v.fail('language', 'must be lower case letters, digits and + # . _ - only');
+    }
+  }
   if (m.notes !== undefined) v.string(m.notes, 'notes');
   v.stringArray(m.aliases, 'aliases');
   v.stringArray(m.extensions, 'extensions', { nonEmpty: true });
@@ -63,6 +69,8 @@ export function validateManifest(data: unknown, file: string): RuntimeManifest {
     if (!/^\.[A-Za-z0-9+._-]+$/.test(ext)) v.fail(`extensions[${i}]`, `"${ext}" must start with a dot`);
   }
   if (typeof m.core !== 'boolean') v.fail('core', 'must be true or false');
+  if (m.onDemand !== undefined && typeof m.onDemand !== 'boolean') v.fail('onDemand', 'must be true or false');
+  if (m.core === true && m.onDemand === true) v.fail('onDemand', 'a core runtime is always installed');
 
   const packages = v.object(m.packages, 'packages');
   if (packages.apt !== undefined) v.stringArray(packages.apt, 'packages.apt');
@@ -210,6 +218,10 @@ class Validator {
   }
 }
 
+/**
+ * A name or alias picks one runtime, so it belongs to one manifest; a language name may be shared by the
+ * runtimes of that language (python and pypy are both "python"), but never be another runtime's name or alias.
+ */
 function checkUniqueNames(manifests: RuntimeManifest[], dir: string): void {
   const owner = new Map<string, string>();
   for (const m of manifests) {
@@ -221,6 +233,16 @@ function checkUniqueNames(manifests: RuntimeManifest[], dir: string): void {
       owner.set(key, m.name);
     }
   }
+  for (const m of manifests) {
+    const language = languageOf(m);
+    const holder = manifests.find((other) => languageOf(other) !== language && [other.name, ...other.aliases].includes(language));
+    if (holder) throw new ManifestError(path.join(dir, `${m.name}.json`), 'language', `"${language}" is a name or alias of ${holder.name}, another language`);
+  }
+}
+
+/** The language a runtime implements: its `language`, else its own name (the reference implementation). */
+export function languageOf(m: RuntimeManifest): string {
+  return m.language ?? m.name;
 }
 
 /** How long a version probe may take: a toolchain that cannot print its version in this time is unusable. */
@@ -250,17 +272,30 @@ export function probeVersion(m: RuntimeManifest, timeoutMs = VERSION_PROBE_TIMEO
 }
 
 /**
- * Find a manifest by name, alias or file extension (".py" or "py"), case-insensitive. Names and aliases win
- * over extensions, so "c" is C even though no runtime uses ".c"-named aliases.
+ * Every runtime a request's language may mean, case-insensitive: a language name means all its runtimes
+ * ("python": CPython and PyPy), a runtime's name or alias that runtime ("pypy", "py"); only when nothing
+ * matches so, a file extension (".py" or "py") means the runtimes that take it.
+ */
+export function manifestsFor(manifests: readonly RuntimeManifest[], languageOrAliasOrExtension: string): RuntimeManifest[] {
+  const key = languageOrAliasOrExtension.trim().toLowerCase();
+  if (key === '') return [];
+  const byName = manifests.filter(
+    (m) => languageOf(m).toLowerCase() === key || m.name.toLowerCase() === key || m.aliases.some((a) => a.toLowerCase() === key),
+  );
+  if (byName.length > 0) return byName;
+  const ext = key.startsWith('.') ? key : `.${key}`;
+  return manifests.filter((m) => m.extensions.some((e) => e.toLowerCase() === ext));
+}
+
+/**
+ * Find one manifest by name, alias or file extension (".py" or "py"), case-insensitive, as `manifestsFor`
+ * does; of several, the language's reference implementation (".py" is python, not pypy). Names and aliases
+ * win over extensions, so "c" is C even though no runtime uses ".c"-named aliases.
  */
 export function findManifest(
   manifests: readonly RuntimeManifest[],
   languageOrAliasOrExtension: string,
 ): RuntimeManifest | undefined {
-  const key = languageOrAliasOrExtension.trim().toLowerCase();
-  if (key === '') return undefined;
-  const byName = manifests.find((m) => m.name.toLowerCase() === key || m.aliases.some((a) => a.toLowerCase() === key));
-  if (byName) return byName;
-  const ext = key.startsWith('.') ? key : `.${key}`;
-  return manifests.find((m) => m.extensions.some((e) => e.toLowerCase() === ext));
+  const found = manifestsFor(manifests, languageOrAliasOrExtension);
+  return found.find((m) => languageOf(m) === m.name) ?? found[0];
 }

@@ -87,9 +87,10 @@ export class SandboxHost {
   private constructor(
     readonly config: SandboxHostConfig,
     readonly layout: CgroupLayout,
-    readonly rootfs: string,
+    /** The prepared root; replaced by refreshMounts when a mount appears. */
+    public rootfs: string,
     /** The configured mounts that exist on this host (a missing one is left out, not an error). */
-    readonly readOnlyMounts: string[],
+    public readOnlyMounts: string[],
     /** Which backend runs sandboxes, and why (doctor and GET /v1/system show it). */
     readonly choice: BackendChoice,
     facts: HostFacts,
@@ -183,6 +184,25 @@ export class SandboxHost {
     await sweepStaleInstances(config);
     if (config.network) await SandboxNetworks.sweep(config.stateDir).catch(() => undefined);
     return host;
+  }
+
+  /**
+   * Configured mounts that did not exist at start and do now (a runtime installed while serving: R's /etc/R):
+   * prepare a root with their mount points and use it for sandboxes started from now on. Returns the added
+   * paths (none: nothing changes).
+   */
+  async refreshMounts(): Promise<string[]> {
+    const mounts = this.config.mounts.filter((m) => existsSync(m));
+    const added = mounts.filter((m) => !this.readOnlyMounts.includes(m));
+    if (added.length === 0) return [];
+    this.rootfs = await prepareRootfs(this.config.stateDir, {
+      initBinary: this.config.initBinary,
+      mounts,
+      sandboxUid: this.config.sandboxUid,
+    });
+    this.readOnlyMounts = mounts;
+    await writeFile(join(this.instanceDir, ROOTFS_MARKER), basename(this.rootfs));
+    return added;
   }
 
   /** Remove everything this instance left: containers, cgroups, bundles. */

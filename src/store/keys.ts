@@ -13,6 +13,8 @@ export interface StoredKey {
   tenant: string;
   sha256: string;
   createdAt: string;
+  /** May install and remove runtimes (the Piston package endpoints); absent: false. */
+  admin?: boolean;
 }
 
 interface KeysFile {
@@ -45,7 +47,7 @@ export class KeyStore {
   }
 
   /** Make a new key for a tenant; the plain key is returned once and never stored. */
-  create(tenant: string): { key: string; stored: StoredKey } {
+  create(tenant: string, options: { admin?: boolean } = {}): { key: string; stored: StoredKey } {
     this.reload();
     const key = KEY_PREFIX + randomBytes(32).toString('base64url');
     const stored: StoredKey = {
@@ -53,6 +55,7 @@ export class KeyStore {
       tenant,
       sha256: hashKey(key),
       createdAt: new Date(this.now()).toISOString(),
+      ...(options.admin ? { admin: true } : {}),
     };
     this.keys.push(stored);
     this.save();

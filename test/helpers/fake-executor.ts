@@ -16,7 +16,7 @@ import type { JobContext } from '../../src/queue/types.js';
 import { versionMatches } from '../../src/runtimes/catalogue.js';
 
 function runtime(name: string, version: string, aliases: string[], compiled = false): RuntimeInfo {
-  return { name, version, aliases, extensions: [], compiled, limits: { defaults: DEFAULT_LIMITS, maximum: MAX_LIMITS } };
+  return { name, language: name, version, aliases, extensions: [], compiled, limits: { defaults: DEFAULT_LIMITS, maximum: MAX_LIMITS } };
 }
 
 export function stage(partial: Partial<StageResult> = {}): StageResult {

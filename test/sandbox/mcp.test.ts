@@ -141,7 +141,7 @@ describe.each([
   });
 
   it("polyrun's refusals are tool errors with the API's code", async () => {
-    const unknown = (await client().callTool({ name: 'run_code', arguments: { language: 'cobol', code: 'x' } })) as CallToolResult;
+    const unknown = (await client().callTool({ name: 'run_code', arguments: { language: 'intercal', code: 'x' } })) as CallToolResult;
     expect(unknown.isError).toBe(true);
     expect(text(unknown)).toMatch(/^UNKNOWN_LANGUAGE: /);
     expect(unknown.structuredContent).toMatchObject({ error: { code: 'UNKNOWN_LANGUAGE' } });

@@ -94,7 +94,8 @@ describe.each(backendsOnThisHost().backends)('%s', (backend: BackendName) => {
       unavailable: [],
     });
     for (const version of found.values()) expect(version).toMatch(/^\d+\.\d+/);
-    expect(manifests.length).toBeGreaterThanOrEqual(14);
+    expect(manifests.length).toBeGreaterThanOrEqual(60);
+    expect(new Set(executor.runtimes().map((r) => r.language)).size).toBeGreaterThanOrEqual(50);
   });
 
   /** Fresh for each test run and backend, so that a cachedOnRerun program's first run is a real compile, never an old cache hit. */
@@ -154,4 +155,32 @@ describe.each(backendsOnThisHost().backends)('%s', (backend: BackendName) => {
       }
     });
   }
+
+  /**
+   * Several runtimes of one language, chosen by the request's version as Piston clients send it: the reference
+   * runtime by default, an alternative by a version only it has or by its own name (src/runtimes/versions.ts).
+   */
+  describe.concurrent('versions side by side', () => {
+    const cases: { language: string; version?: string; runtime: string }[] = [
+      { language: 'python', runtime: 'python' },
+      { language: 'python', version: '*', runtime: 'python' },
+      { language: 'python', version: '3.x', runtime: 'python' },
+      { language: 'python', version: '2', runtime: 'jython' },
+      { language: 'python', version: '^7.3', runtime: 'pypy' },
+      { language: 'pypy', runtime: 'pypy' },
+      { language: 'c', version: '>=14', runtime: 'clang' },
+      { language: 'c', version: '0.9.x', runtime: 'tcc' },
+      { language: 'lua', version: '5.1.x || 5.3.x', runtime: 'lua5.3' },
+      { language: 'lua', version: '~5.1', runtime: 'lua5.1' },
+      { language: 'lua', runtime: 'lua' },
+    ];
+    for (const { language, version, runtime } of cases) {
+      test(`${language} ${version ?? '(no version)'} runs ${runtime}`, async () => {
+        const hello = RUNTIMES.find((r) => r.manifest.name === runtime)!.cases.hello;
+        const r = await execute(language, hello, version === undefined ? {} : { version });
+        expect(summary(r)).toMatchObject({ status: 'ok', run: { stdout: 'Hello, World!\n' } });
+        expect(r.language).toBe(runtime);
+      }, TIMEOUT);
+    }
+  });
 });

@@ -185,17 +185,17 @@ describe('SDK against a real server', { timeout: 30_000 }, () => {
   });
 
   it('throws typed errors: an unknown language is a 422 ValidationError, a bad key a 401 AuthError', async () => {
-    const unknown = await client().execute({ language: 'cobol', files: [{ content: 'x' }] }).catch((e: unknown) => e);
+    const unknown = await client().execute({ language: 'intercal', files: [{ content: 'x' }] }).catch((e: unknown) => e);
     expect(unknown).toBeInstanceOf(ValidationError);
     expect(unknown).toBeInstanceOf(PolyrunApiError);
     expect(unknown).toMatchObject({ status: 422, code: 'UNKNOWN_LANGUAGE', requestId: expect.any(String) });
     const details = (unknown as ValidationError).details as { language: string; known: string[] };
-    expect(details.language).toBe('cobol');
+    expect(details.language).toBe('intercal');
     expect(details.known.some((k) => k.startsWith('python'))).toBe(true);
 
     // The same before a stream starts: thrown from the first step.
     const streamed = await (async () => {
-      for await (const _ of client().stream({ language: 'cobol', files: [{ content: 'x' }] })) throw new Error('no event expected');
+      for await (const _ of client().stream({ language: 'intercal', files: [{ content: 'x' }] })) throw new Error('no event expected');
     })().catch((e: unknown) => e);
     expect(streamed).toBeInstanceOf(ValidationError);
     expect(streamed).toMatchObject({ code: 'UNKNOWN_LANGUAGE' });

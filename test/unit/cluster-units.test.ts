@@ -11,6 +11,7 @@ import { names, runtimeOfQueue, runtimeQueueName } from '../../src/queue/redis-n
 import { DEFAULT_LIMITS } from '../../src/limits/limits.js';
 
 const info = (name: string, version: string, aliases: string[] = [], extensions: string[] = []): RuntimeInfo => ({
+  language: name,
   name,
   version,
   aliases,

@@ -18,6 +18,7 @@ import { appsCleanedAfterEach } from '../helpers/app.js';
 import { FakeExecutor, stage } from '../helpers/fake-executor.js';
 
 const runtime = (name: string, version: string, aliases: string[] = []): RuntimeInfo => ({
+  language: name,
   name,
   version,
   aliases,

@@ -19,7 +19,7 @@ const lookup: RuntimeLookup = {
   },
 };
 function info(m: (typeof manifests)[number]): RuntimeInfo {
-  return { name: m.name, version: '1', aliases: m.aliases, extensions: m.extensions, compiled: !!m.compile, limits: { defaults: DEFAULT_LIMITS, maximum: MAX_LIMITS } };
+  return { name: m.name, language: m.language ?? m.name, version: '1', aliases: m.aliases, extensions: m.extensions, compiled: !!m.compile, limits: { defaults: DEFAULT_LIMITS, maximum: MAX_LIMITS } };
 }
 
 describe.each(manifests.map((m) => m.name))('%s', (language) => {

@@ -11,6 +11,7 @@ import { appsCleanedAfterEach } from '../helpers/app.js';
 import { FakeExecutor, stage } from '../helpers/fake-executor.js';
 
 const rt = (name: string, version: string, aliases: string[] = []): RuntimeInfo => ({
+  language: name,
   name,
   version,
   aliases,

@@ -115,6 +115,15 @@ describe('the self-test cache', () => {
     expect(await run(manifest('a', { env: { X: '1' } }), '1.1')).toBe(1);
   });
 
+  test('a run over some runtimes (polyrun install kotlin) keeps the entries of the others', async () => {
+    const cacheFile = join(dir, 'partial.json');
+    await detectRuntimes({ manifests: [manifest('a'), manifest('b')], selfTest: recordingSelfTest(), probe, cacheFile });
+    await detectRuntimes({ manifests: [manifest('c')], selfTest: recordingSelfTest(), probe, cacheFile });
+    const again = recordingSelfTest();
+    await detectRuntimes({ manifests: [manifest('a'), manifest('b'), manifest('c')], selfTest: again, probe, cacheFile });
+    expect(again.calls).toEqual([]);
+  });
+
   test('a corrupt or foreign cache file is ignored and replaced', async () => {
     const cacheFile = join(dir, 'corrupt.json');
     for (const garbage of ['{ not json', '[]', '{"format": 99, "passed": {}}', '']) {

@@ -126,7 +126,7 @@ describe('findManifest', () => {
     expect(findManifest(manifests, 'C#')?.name).toBe('csharp');
     expect(findManifest(manifests, 'ts')?.name).toBe('typescript');
     expect(findManifest(manifests, '.rs')?.name).toBe('rust');
-    expect(findManifest(manifests, 'cobol')).toBeUndefined();
+    expect(findManifest(manifests, 'intercal')).toBeUndefined();
     expect(findManifest(manifests, '')).toBeUndefined();
   });
 });

@@ -71,11 +71,12 @@ export const pistonRoutes: FastifyPluginAsync<{ services: AppServices }> = async
   const errors = { '4xx': PistonErrorSchema, '5xx': PistonErrorSchema };
   const runtimesSchema = { tags: ['piston'], summary: 'Piston-compatible runtime list', response: { 200: Type.Array(PistonRuntimeSchema), ...errors } };
   app.get('/runtimes', { schema: runtimesSchema }, async (request) =>
-    allowedRuntimes(services.executor, tenantOf(request).policy).map((r) => ({
-      language: r.name,
-      version: r.version,
-      aliases: r.aliases,
-    })),
+    allowedRuntimes(services.executor, tenantOf(request).policy).map((r) =>
+      // Piston names an alternative implementation (PyPy for python) as `runtime`; its name is an alias too.
+      r.name === r.language
+        ? { language: r.language, version: r.version, aliases: r.aliases }
+        : { language: r.language, version: r.version, aliases: [r.name, ...r.aliases], runtime: r.name },
+    ),
   );
 
   app.post<{ Body: PistonExecuteBody }>(

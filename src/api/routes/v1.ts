@@ -94,8 +94,9 @@ export const v1Routes: FastifyPluginAsyncTypebox<{ services: AppServices }> = as
     response: { 200: Type.Array(RuntimeViewSchema), ...ERROR_RESPONSES },
   };
   app.get('/runtimes', { schema: runtimesSchema }, async (request) =>
-    allowedRuntimes(services.executor, tenantOf(request).policy).map(({ name, version, aliases, extensions, compiled, limits }) => ({
+    allowedRuntimes(services.executor, tenantOf(request).policy).map(({ name, language, version, aliases, extensions, compiled, limits }) => ({
       name,
+      language,
       version,
       aliases,
       extensions,
