@@ -23,6 +23,9 @@ export const SANDBOX_UID_END = 265_536;
 
 export interface HostProcess {
   pid: number;
+  ppid: number;
+  /** The one-letter state from /proc/PID/status (R, S, D, Z...). */
+  state: string;
   name: string;
   uids: number[];
   cgroup: string;
@@ -47,7 +50,14 @@ export function processesInUidRange(min = SANDBOX_UID_MIN, end = SANDBOX_UID_END
     } catch {
       continue;
     }
-    found.push({ pid: Number(entry), name: /^Name:\s+(.*)$/m.exec(status)?.[1] ?? '?', uids, cgroup });
+    found.push({
+      pid: Number(entry),
+      ppid: Number(/^PPid:\s+(\d+)/m.exec(status)?.[1] ?? 0),
+      state: /^State:\s+(\S)/m.exec(status)?.[1] ?? '?',
+      name: /^Name:\s+(.*)$/m.exec(status)?.[1] ?? '?',
+      uids,
+      cgroup,
+    });
   }
   return found;
 }
@@ -73,11 +83,15 @@ export async function hostLeftovers(ex: HostCleanTarget): Promise<string[]> {
   const host = ex.host;
   const problems: string[] = [];
 
-  // 1. processes in the sandbox uid range that are not another live instance's
+  // 1. processes in the sandbox uid range that are not another live instance's. A zombie that is not our
+  //    child is an orphan of another (crashed) service waiting for the host's init to reap it: it holds no
+  //    memory, files or cgroup, and its cgroup reads as the root, so it names no instance. A zombie whose
+  //    parent is this process is ours, unreaped, and counts.
   for (const p of processesInUidRange()) {
+    if (p.state === 'Z' && p.ppid !== process.pid) continue;
     const inst = instanceOf(p);
     if (inst !== null && inst !== host.instanceId) continue;
-    problems.push(`process ${p.pid} (${p.name}) uids ${p.uids.join(',')} cgroup ${p.cgroup.replace(/\n/g, ' ')}`);
+    problems.push(`process ${p.pid} (${p.name}, state ${p.state}) uids ${p.uids.join(',')} cgroup ${p.cgroup.replace(/\n/g, ' ')}`);
   }
 
   // 2. containers in the OCI runtime's state; the bwrap backend keeps none: a bwrap sandbox is its cgroup,

@@ -180,6 +180,8 @@ describe('warm pool (minSize 2)', () => {
   beforeAll(async () => {
     ex = await poolExecutor({ minSize: 2 });
     expect(await poolOf(ex).warm()).toBe(true);
+    // the readiness proof's sandbox is removed off the start-up path: wait for it before counting
+    await ex.settle();
   }, 120_000);
 
   afterEach(() => {

@@ -21,11 +21,13 @@ import { connect as tlsConnect } from 'node:tls';
 /** The first bytes a real TLS client (Node's) sends: its ClientHello, with `servername` as SNI. */
 function clientHello(servername?: string): Promise<Buffer> {
   return new Promise((resolve) => {
+    // The hello may be written while tlsConnect is still running, before `socket` is assigned: the
+    // destroy waits for the next turn of the event loop.
     const wire = new Duplex({
       read() {},
       write(chunk: Buffer) {
         resolve(chunk);
-        socket.destroy();
+        setImmediate(() => socket.destroy());
       },
     });
     const socket = tlsConnect({ socket: wire, ...(servername ? { servername } : {}), rejectUnauthorized: false });
