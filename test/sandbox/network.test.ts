@@ -456,6 +456,41 @@ describe('through the executor and the CLI', () => {
     }
   }, 120_000);
 
+  it("Judge0's enable_network: refused by default; a tenant with network enabled gets its ceiling list", async () => {
+    const dataDir = join(stateDir, 'judge0-data');
+    const base = defaultConfig(1);
+    const ex = await createExecutor({
+      config: { ...base, network: { ...base.network, upstreamDns: DNS_SERVER }, sandbox: { ...base.sandbox, stateDir } },
+      dataDir,
+      stateDir,
+      languages: ['python'],
+      pool: false,
+    });
+    const tenants = { net: { network: { enabled: true, allowCeiling: ['ok.inet.test'] } } };
+    const t = await makeTestApp(ex, { config: { tenants }, tenants: ['default', 'net'], dataDir, closeExecutor: false });
+    const submit = (tenant: string, source: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/submissions?wait=true',
+        headers: { 'x-auth-token': t.keys[tenant]! },
+        payload: { source_code: source, language_id: 71, enable_network: true },
+      });
+    try {
+      const refused = await submit('default', FETCH('http://ok.inet.test/'));
+      expect(refused.statusCode).toBe(422);
+      expect(refused.json()).toEqual({ enable_network: ['this option cannot be enabled'] });
+      const allowed = await submit('net', FETCH('http://ok.inet.test/'));
+      expect(allowed.statusCode, allowed.body).toBe(201);
+      expect(allowed.json()).toMatchObject({ status: { id: 3 }, stdout: expect.stringContaining('hello from 10') });
+      // only the ceiling: another name of the test internet does not resolve
+      const other = await submit('net', FETCH('http://other.inet.test/'));
+      expect(other.json().stdout).toMatch(/^ERR URLError/);
+    } finally {
+      await t.cleanup();
+      await ex.close();
+    }
+  }, 120_000);
+
   it('polyrun run --allow-net reaches the entry, with the upstream from POLYRUN_DNS_UPSTREAM', async () => {
     const script = join(stateDir, 'fetch.py');
     writeFileSync(script, FETCH('http://ok.inet.test/') + FETCH('http://other.inet.test/'));

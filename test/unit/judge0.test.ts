@@ -492,15 +492,19 @@ describe('additional_files (zip, read in memory)', async () => {
 });
 
 describe('enable_network', async () => {
-  const { networkAllowed, outsideNetworkMode } = await import('../../src/compat/judge0/network.js');
-  it('is refused while no network mode reaches outside the sandbox', () => {
-    expect(outsideNetworkMode()).toBeUndefined();
-    expect(networkAllowed(['none', 'loopback'])).toBe(false);
+  const { judge0Network, networkAllowed, PUBLIC_EGRESS } = await import('../../src/compat/judge0/network.js');
+  const { BUILTIN_POLICY } = await import('../../src/config/policy.js');
+  const policy = (over: Partial<typeof BUILTIN_POLICY.network>) => ({ ...BUILTIN_POLICY.network, ...over });
+  it('is refused by default: the built-in policy does not enable the network', () => {
+    expect(networkAllowed(BUILTIN_POLICY.network)).toBe(false);
+    expect(judge0Network(BUILTIN_POLICY.network)).toBeUndefined();
   });
-  it('maps to a mode that reaches outside, only for a tenant whose policy lists it', () => {
-    const modes = ['none', 'loopback', 'egress'];
-    expect(outsideNetworkMode(modes)).toBe('egress');
-    expect(networkAllowed(['none', 'egress'], modes)).toBe(true);
-    expect(networkAllowed(['none', 'loopback'], modes)).toBe(false);
+  it("grants a tenant whose policy enables it the public internet, or its ceiling list", () => {
+    expect(judge0Network(policy({ enabled: true }))).toEqual({ allow: [PUBLIC_EGRESS] });
+    expect(judge0Network(policy({ enabled: true, allowCeiling: ['pypi.org', '*.example.com:443'] }))).toEqual({ allow: ['pypi.org', '*.example.com:443'] });
+  });
+  it('is refused when the ceiling could never pass the entry limit, or is empty', () => {
+    expect(networkAllowed(policy({ enabled: true, allowCeiling: ['a.example', 'b.example'], maxEntries: 1 }))).toBe(false);
+    expect(networkAllowed(policy({ enabled: true, allowCeiling: [] }))).toBe(false);
   });
 });

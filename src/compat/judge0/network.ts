@@ -1,20 +1,26 @@
 /**
- * Judge0's `enable_network` in polyrun's terms, pure: the sandbox network mode that reaches outside the
- * sandbox, if this polyrun has one (a mode of NETWORK_MODES other than "none" and "loopback", which stay
- * inside), and only for a tenant whose policy lists it. Never on by default (Judge0's default allowed it:
- * CVE-2024-29021). With today's modes there is none, so enable_network is refused.
+ * Judge0's `enable_network` in polyrun's terms, pure. Judge0's flag means "the internet"; here it means the
+ * egress its tenant's network policy grants (docs/network.md): the policy's ceiling list when it has one,
+ * else every public destination (0.0.0.0/0, from which the always-denied set is still cut: the host, its
+ * neighbours and private ranges stay unreachable). A tenant whose policy does not enable the network (the
+ * default) is refused, unlike Judge0, whose default allowed it (CVE-2024-29021).
  */
-import { NETWORK_MODES, type NetworkMode } from '../../contract/profile.js';
+import type { NetworkPolicy } from '../../config/policy.js';
+import type { ExecuteBody } from '../../contract/request.js';
 
-const INSIDE_ONLY: readonly string[] = ['none', 'loopback'];
+/** Every public IPv4 destination; the deny set (network.denyCidrs) is removed from it by the firewall. */
+export const PUBLIC_EGRESS = '0.0.0.0/0';
 
-/** The mode enable_network asks for, or undefined when no mode reaches outside the sandbox. */
-export function outsideNetworkMode(modes: readonly string[] = NETWORK_MODES): NetworkMode | undefined {
-  return modes.find((m) => !INSIDE_ONLY.includes(m)) as NetworkMode | undefined;
+/** The `network` an enable_network submission runs with, or undefined when its tenant may not use one. */
+export function judge0Network(policy: NetworkPolicy): ExecuteBody['network'] | undefined {
+  if (!policy.enabled) return undefined;
+  const allow = policy.allowCeiling ?? [PUBLIC_EGRESS];
+  // A ceiling longer than the tenant's own entry limit could never pass validation: no network then.
+  if (allow.length === 0 || allow.length > policy.maxEntries) return undefined;
+  return { allow: [...allow] };
 }
 
-/** Whether a tenant (its policy's network modes) may enable the network. */
-export function networkAllowed(tenantModes: readonly string[], modes: readonly string[] = NETWORK_MODES): boolean {
-  const mode = outsideNetworkMode(modes);
-  return mode !== undefined && tenantModes.includes(mode);
+/** Whether a tenant may set enable_network. */
+export function networkAllowed(policy: NetworkPolicy): boolean {
+  return judge0Network(policy) !== undefined;
 }

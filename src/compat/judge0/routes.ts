@@ -119,7 +119,7 @@ export const judge0Routes: FastifyPluginAsyncTypebox<Judge0RouteOptions> = async
       languageArchived: () => false,
       ceiling: judge0.ceiling(tenant),
       callbackProblem: (url) => callbackProblem(url, callbackPolicy),
-      networkAllowed: networkAllowed(tenant.policy.network.modes),
+      networkAllowed: networkAllowed(tenant.policy.network),
     });
     return 'errors' in v ? v : { input: v.input, language: ids.get(v.input.language_id)! };
   };
@@ -354,7 +354,7 @@ export const judge0Routes: FastifyPluginAsyncTypebox<Judge0RouteOptions> = async
   );
 
   app.get('/config_info', { schema: { tags, summary: "Judge0: this server's settings in Judge0's terms", security, response: { 200: json('settings'), ...errorsSchema } } }, async (request) =>
-    configInfo(services, judge0.ceiling(tenantOf(request)), networkAllowed(tenantOf(request).policy.network.modes)),
+    configInfo(services, judge0.ceiling(tenantOf(request)), networkAllowed(tenantOf(request).policy.network)),
   );
 
   app.get('/system_info', { schema: { tags, summary: 'Judge0: the host (CPU, memory)', security, response: { 200: json('lscpu-like fields'), ...errorsSchema } } }, async () => {

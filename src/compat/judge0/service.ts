@@ -21,7 +21,7 @@ import type { SubmissionStore } from './store.js';
 import { DEFAULT_FIELDS, renderSubmission, type SubmissionInput, type SubmissionRecord } from './submission.js';
 import { ADDITIONAL_FILES_LIMITS, splitArguments, type TenantCeiling } from './validate.js';
 import { commands } from './commands.js';
-import { outsideNetworkMode } from './network.js';
+import { judge0Network } from './network.js';
 import { lenientDecode64 } from './base64.js';
 import { readZip, type ZipFile } from './zip.js';
 
@@ -93,7 +93,8 @@ export class Judge0Service {
       created_at: this.now(),
       finished_at: null,
     };
-    const body = executeBody(input, language, input.additional_files ? (await commands(language.runtime)).source_file : null);
+    const sourceFile = input.additional_files ? (await commands(language.runtime)).source_file : null;
+    const body = executeBody(input, language, sourceFile, input.enable_network ? judge0Network(tenant.policy.network) : undefined);
     const first = await this.launch(tenant, body, log, signal);
     this.store.put(record);
     const finished = this.follow(record, tenant, body, first, log, signal).catch((err: unknown) => {
@@ -163,8 +164,14 @@ export class Judge0Service {
 /**
  * `sourceFile`: the name the source gets when additional files come with it (the runtime's default name);
  * an archive's file of that name is skipped, as Judge0's `unzip -n` does not overwrite the source.
+ * `network`: what enable_network grants this tenant (judge0Network), absent when it was not asked for.
  */
-export function executeBody(input: SubmissionInput, language: Judge0Language, sourceFile: string | null = null): ExecuteBody {
+export function executeBody(
+  input: SubmissionInput,
+  language: Judge0Language,
+  sourceFile: string | null = null,
+  network?: ExecuteBody['network'],
+): ExecuteBody {
   const max = language.runtime.limits.maximum.run;
   const cpuMs = input.cpu_time_limit === 0 ? max.cpuTimeMs : Math.round((input.cpu_time_limit + input.cpu_extra_time) * 1000);
   const fileBytes = Math.max(1, input.max_file_size * 1024);
@@ -180,7 +187,7 @@ export function executeBody(input: SubmissionInput, language: Judge0Language, so
     stdin: Buffer.from(input.stdin ?? '', 'utf8').toString('base64'),
     stdinEncoding: 'base64',
     args: splitArguments(input.command_line_arguments),
-    ...(input.enable_network && outsideNetworkMode() ? { network: outsideNetworkMode()! } : {}),
+    ...(network ? { network } : {}),
     limits: {
       cpuTimeMs: Math.max(1, Math.min(cpuMs, max.cpuTimeMs)),
       wallTimeMs: Math.max(1, Math.min(Math.round(input.wall_time_limit * 1000), max.wallTimeMs)),
