@@ -365,6 +365,22 @@ except Exception as e:
     expect(stats.byteCapReached).toBe(true);
   }, 60_000);
 
+  it('holds a download to the bandwidth cap', async () => {
+    // 1 MiB at 256 KiB/s takes about 4 s; unlimited, the same download takes milliseconds here. The
+    // assertion is a lower bound on the time, which a slow machine cannot make pass by accident.
+    const RATE = 256 * 1024;
+    const sb = await sandbox(egress(['big.inet.test'], { bandwidthBytesPerSecond: RATE }));
+    const r = await py(
+      sb,
+      `import urllib.request, time\nstart = time.monotonic()\nn = 0\nwith urllib.request.urlopen('http://big.inet.test/', timeout=15) as f:\n    while n < ${MiB}:\n        b = f.read(65536)\n        if not b: break\n        n += len(b)\nprint(n, time.monotonic() - start)\n`,
+    );
+    const [bytes, seconds] = r.out.trim().split(' ').map(Number);
+    expect(bytes, r.out + r.stderr.toString()).toBeGreaterThanOrEqual(MiB);
+    // measured here: 1 MiB in 3.2-3.3 s (the limit's burst and TCP's retransmits let ~1.25x the cap
+    // through); no more than twice the cap is the bound
+    expect(seconds).toBeGreaterThan(MiB / (2 * RATE));
+  }, 60_000);
+
   it('the start-up sweep removes the netns, link and nft table a killed process left', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/crashing-network.ts'), stateDir, DNS_SERVER], {
       cwd: ROOT,
