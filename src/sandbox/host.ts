@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { chmod, mkdir, readFile, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { execFile } from 'node:child_process';
 import type { BackendChoice, SandboxBackend } from './backend.js';
 import { BwrapBackend } from './backends/bwrap.js';
@@ -167,8 +167,16 @@ export class SandboxHost {
       throw new Error(`${what} "${choice.runtime}" is not usable (${err.message}); install it or run \`polyrun doctor\``);
     });
     await mkdir(config.stateDir, { recursive: true });
-    // The sandbox's mapped uids must traverse the state dir to reach the rootfs.
+    // The sandbox's mapped uids must traverse the state dir to reach the rootfs: the dir itself, and
+    // every dir above it (a state dir under a mode-700 temp dir fails only at the first sandbox start).
     await chmod(config.stateDir, 0o711);
+    const closed = await closedAncestor(config.stateDir);
+    if (closed) {
+      throw new Error(
+        `the state dir ${config.stateDir} is not reachable by the sandbox's unprivileged uid: ${closed} has no execute bit for others; ` +
+          `choose a state dir under a traversable path (the default is fine) or chmod o+x ${closed}`,
+      );
+    }
     await mkdir(join(config.stateDir, 'instances'), { recursive: true, mode: 0o700 });
     const layout = detectCgroupLayout();
     const mounts = config.mounts.filter((m) => existsSync(m));
@@ -253,6 +261,18 @@ function pidAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The first dir above `path` (resolved) that others cannot traverse, or null when all can. */
+export async function closedAncestor(path: string): Promise<string | null> {
+  let dir = dirname(resolve(path));
+  for (;;) {
+    const info = await stat(dir);
+    if ((info.mode & 0o001) === 0) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) return null;
+    dir = parent;
   }
 }
 
