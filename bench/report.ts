@@ -428,7 +428,7 @@ export function overheadBreakdown(r: BenchResults): string[] {
       `The pool refills when an execution ends, so a sequential request never waits for one; under concurrency a refill can still overlap another execution: in the step probe a python hello run stage took ${fmtMs(summarize(beside).p50)} ms next to a starting sandbox vs ${fmtMs(summarize(alone).p50)} ms alone (p50).`,
     );
   }
-  const start = st.cpu['sandbox start (runc run + init hello)'];
+  const start = st.cpu['sandbox start (bwrap or runc run, + init hello)'];
   const destroy = st.cpu['destroy (off the request path)'];
   const barePy = st.cpu['bare python hello'];
   if (start?.length && destroy?.length && barePy?.length) {

@@ -525,7 +525,7 @@ export async function measureStages(ex: SandboxExecutor, programs: HostPrograms,
   await ex.settle();
   for (let i = 0; i < runs + 1; i++) {
     const warmup = i === 0;
-    const sb = await time('sandbox start (runc run + init hello)', () => Sandbox.start(ex.host, shape));
+    const sb = await time('sandbox start (bwrap or runc run, + init hello)', () => Sandbox.start(ex.host, shape));
     try {
       await time('putFiles (1 small file)', () => sb.putFiles(plan.files));
       await time('cgroup ops before a stage (setLimits, resetPeak, cpu, oom)', async () => {
