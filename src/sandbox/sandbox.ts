@@ -198,6 +198,7 @@ export class Sandbox {
         channel,
         cgroup: this.cgroup,
         shape: this.shape,
+        rlimits: this.backend.stageRlimits,
         killContainer: keep.sandbox ? () => this.killStageOnly(channel, stage, killContainer) : killContainer,
       },
       cmd,
