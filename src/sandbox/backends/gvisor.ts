@@ -78,11 +78,12 @@ export class GvisorBackend extends OciBackend {
 
   override async remove(id: string, cgroup: SandboxCgroup): Promise<void> {
     await super.remove(id, cgroup);
-    // runsc has exited, but its processes in the cgroup may still be on their way out: a few tries.
-    for (let attempt = 0; attempt < 50; attempt++) {
+    // runsc has exited, but the gofer and the Sentry's processes may still be on their way out (on a loaded
+    // machine, a while): killed, then retried for up to 5 s.
+    for (let attempt = 0; attempt < 250; attempt++) {
       if (cgroup.remove().length === 0) return;
       cgroup.killAll();
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const left = cgroup.remove();
     if (left.length > 0) throw new Error(`cgroup not removable: ${left.join(', ')}`);
