@@ -297,6 +297,9 @@ export class SandboxExecutor implements Executor {
   }
 
   private async selfTest(manifest: RuntimeManifest, version: string): Promise<{ ok: boolean; detail: string }> {
+    if (this.host.backend.name === 'gvisor' && manifest.gvisorUnsupported) {
+      return { ok: false, detail: `does not run under gVisor (this host's sandbox backend): ${manifest.gvisorUnsupported}` };
+    }
     const resolution = resolveLimits({ defaults: this.catalogue.defaultLimits(manifest), maximum: this.maxLimits });
     if (!resolution.ok) return { ok: false, detail: 'the manifest asks for limits above the maximum' };
     const job: ExecutionJob = {

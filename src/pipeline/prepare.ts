@@ -97,6 +97,16 @@ function violationDetail(v: LimitViolation): LimitViolationDetail {
   return { field: `${v.stage === 'compile' ? 'compileLimits' : 'limits'}.${v.field}`, requested: v.requested, maximum: v.maximum };
 }
 
+/** A runtime whose manifest says it cannot run under gVisor is refused isolation "gvisor", with the reason. */
+function checkIsolation(runtime: RuntimeInfo, profile: SandboxProfile): void {
+  if ((profile as { isolation?: string }).isolation === 'gvisor' && runtime.gvisorUnsupported) {
+    throw errors.validationFailed(`${runtime.name} does not run under isolation "gvisor": ${runtime.gvisorUnsupported}`, {
+      field: 'isolation',
+      runtime: runtime.name,
+    });
+  }
+}
+
 export function prepareExecution(body: ExecuteBody, ctx: PrepareContext): PreparedExecution {
   const runtime = resolveRuntime(body, ctx);
   const files: SourceFile[] = body.files.map((f, i) => {
@@ -115,7 +125,9 @@ export function prepareExecution(body: ExecuteBody, ctx: PrepareContext): Prepar
   if (!resolution.ok) {
     throw errors.limitExceedsMaximum(resolution.violations.map(describeViolation).join('; '), resolution.violations.map(violationDetail));
   }
-  return { runtime, files, stdin, args, limits: resolution.limits, profile: resolveProfile(body, ctx.policy) };
+  const profile = resolveProfile(body, ctx.policy);
+  checkIsolation(runtime, profile);
+  return { runtime, files, stdin, args, limits: resolution.limits, profile };
 }
 
 export interface JobIdentity {

@@ -19,6 +19,8 @@ export interface RuntimeInfo {
   aliases: string[];
   extensions: string[];
   compiled: boolean;
+  /** Why it cannot run under isolation "gvisor" (its manifest's gvisorUnsupported); absent: it can. */
+  gvisorUnsupported?: string;
   /** Default limits of this runtime (after its manifest's overrides) and the ceiling a request may reach. */
   limits: { defaults: LimitTable; maximum: LimitTable };
 }
@@ -68,6 +70,7 @@ export class RuntimeCatalogue implements RuntimeLookup {
       aliases: manifest.aliases,
       extensions: manifest.extensions,
       compiled: manifest.compile !== undefined,
+      ...(manifest.gvisorUnsupported ? { gvisorUnsupported: manifest.gvisorUnsupported } : {}),
       limits: { defaults: this.defaultLimits(manifest), maximum: this.maximum },
     };
   }

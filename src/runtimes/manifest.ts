@@ -28,6 +28,12 @@ export interface RuntimeManifest {
   language?: string;
   /** Free text: why the manifest looks the way it does (JSON has no comments). Ignored by code. */
   notes?: string;
+  /**
+   * Why this runtime cannot run under gVisor (the `gvisor` backend, isolation "gvisor"): a request for it
+   * with isolation "gvisor" is refused with this reason, and a host whose default backend is gVisor lists
+   * it as unavailable with it. Absent: it runs there.
+   */
+  gvisorUnsupported?: string;
   aliases: string[];
   /** File extensions, with the dot; the first is used to name an unnamed entry file. */
   extensions: string[];

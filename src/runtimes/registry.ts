@@ -63,6 +63,7 @@ export function validateManifest(data: unknown, file: string): RuntimeManifest {
     }
   }
   if (m.notes !== undefined) v.string(m.notes, 'notes');
+  if (m.gvisorUnsupported !== undefined) v.string(m.gvisorUnsupported, 'gvisorUnsupported');
   v.stringArray(m.aliases, 'aliases');
   v.stringArray(m.extensions, 'extensions', { nonEmpty: true });
   for (const [i, ext] of (m.extensions as string[]).entries()) {

@@ -37,6 +37,13 @@ export interface SandboxBackend {
    * so the program gets the same process count whichever backend runs it.
    */
   readonly helperProcesses: number;
+  /**
+   * Which of a stage's limits polyrun-init also sets as rlimits of the program: `processes` (RLIMIT_NPROC)
+   * where the host's pids controller does not count the program's processes (gVisor: they are tasks of its
+   * user-space kernel), `cpuBackstop` (RLIMIT_CPU a second above the CPU limit, behind the cgroup's
+   * accounting) where the kernel that runs the program accounts CPU as the host does (not gVisor's).
+   */
+  readonly stageRlimits: { processes: boolean; cpuBackstop: boolean };
   /** Start the sandbox; the returned process's stdin/stdout are init's frame channel. */
   start(launch: BackendLaunch): Promise<SandboxProcess>;
   /** Kill every process of the sandbox (its process then exits). */

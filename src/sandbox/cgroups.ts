@@ -124,6 +124,15 @@ export class SandboxCgroup {
     return readText(this.file(controller, 'cgroup.procs')).split('\n').filter(Boolean).map(Number);
   }
 
+  /**
+   * Every thread in the cgroup (a multi-threaded backend process, such as gVisor's Sentry, has many, and a
+   * priority is per thread).
+   */
+  threads(): number[] {
+    const [controller, name] = this.layout.mode === 'v1' ? ['pids', 'tasks'] : ['cpu', 'cgroup.threads'];
+    return readText(this.file(controller, name)).split('\n').filter(Boolean).map(Number);
+  }
+
   /** CPU weight relative to other sandboxes, in v1 shares (v2 cpu.weight is derived). */
   setCpuShares(shares: number): void {
     if (this.layout.mode === 'v1') writeFileSync(this.file('cpu', 'cpu.shares'), String(shares));

@@ -64,6 +64,11 @@ export interface RunCommand {
   openFiles: number;
   fileSizeBytes: number;
   stackBytes: number;
+  /**
+   * RLIMIT_NPROC (0 = leave): the stage's process limit, for a backend whose host-side pids controller does
+   * not see the program's processes (gVisor: they are tasks of its user-space kernel).
+   */
+  processes: number;
 }
 
 export function encodeRun(cmd: RunCommand): Buffer {
@@ -73,6 +78,7 @@ export function encodeRun(cmd: RunCommand): Buffer {
     String(cmd.openFiles),
     String(cmd.fileSizeBytes),
     String(cmd.stackBytes),
+    String(cmd.processes),
     String(cmd.argv.length),
     ...cmd.argv,
     String(env.length),

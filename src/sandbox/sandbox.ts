@@ -145,10 +145,17 @@ export class Sandbox {
     return this.channel;
   }
 
-  /** A pooled sandbox taken for an execution: normal CPU share for its cgroup, normal priority for init. */
+  /** A pooled sandbox taken for an execution: normal CPU share for its cgroup, normal priority for each of its threads. */
   promote(): void {
     this.cgroup.setCpuShares(FOREGROUND_CPU_SHARES);
-    for (const pid of this.cgroup.processes()) setPriority(pid, 0);
+    // Every thread: gVisor's Sentry runs the program on threads it started at the pool's niceness.
+    for (const tid of this.cgroup.threads()) {
+      try {
+        setPriority(tid, 0);
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
   }
 
   /**
@@ -198,6 +205,7 @@ export class Sandbox {
         channel,
         cgroup: this.cgroup,
         shape: this.shape,
+        rlimits: this.backend.stageRlimits,
         killContainer: keep.sandbox ? () => this.killStageOnly(channel, stage, killContainer) : killContainer,
       },
       cmd,

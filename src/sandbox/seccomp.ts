@@ -27,6 +27,17 @@ export interface SeccompPolicy {
   conditional: SeccompRule[];
   killSyscalls: string[];
   networkSyscalls: SeccompRule[];
+  /** How the policy is given to gVisor's runsc (backends/gvisor.ts); absent: as it is. */
+  gvisor?: GvisorSeccomp;
+}
+
+/**
+ * A policy's differences under gVisor, as data: syscalls its seccomp knows by another name, and rules
+ * that come before the policy's own (the first matching rule applies).
+ */
+export interface GvisorSeccomp {
+  syscallNames?: Record<string, string>;
+  rules?: SeccompRule[];
 }
 
 export interface OciSeccomp {
@@ -34,6 +45,8 @@ export interface OciSeccomp {
   defaultErrnoRet: number;
   architectures: string[];
   syscalls: SeccompRule[];
+  /** The policy's gVisor section; not part of the OCI object (specconv leaves it out of the spec). */
+  gvisor?: GvisorSeccomp;
 }
 
 /** Where the policy named `name` lives: src/sandbox/seccomp/<name>.json. */
@@ -69,5 +82,6 @@ export function toOciSeccomp(policy: SeccompPolicy, network: boolean): OciSeccom
       ...(network ? policy.networkSyscalls : []),
       { names: policy.killSyscalls, action: 'SCMP_ACT_KILL_PROCESS' },
     ],
+    ...(policy.gvisor ? { gvisor: policy.gvisor } : {}),
   };
 }

@@ -138,9 +138,15 @@ export function buildSpec(intent: SandboxIntent): Record<string, unknown> {
       },
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
-      seccomp: intent.seccomp,
+      seccomp: ociSeccompObject(intent.seccomp),
     },
   };
+}
+
+/** The OCI object alone: a policy's gVisor section is for backends/gvisor.ts. */
+function ociSeccompObject(seccomp: OciSeccomp): Omit<OciSeccomp, 'gvisor'> {
+  const { gvisor: _gvisor, ...oci } = seccomp;
+  return oci;
 }
 
 function uniquePaths(paths: string[]): string[] {

@@ -94,6 +94,8 @@ export interface StageSandbox {
   readonly shape: { memoryBytes: number; processes: number };
   /** Kill the whole container (how a crossed limit ends a stage). */
   killContainer(): void;
+  /** How the backend's sandbox takes the stage limits polyrun-init sets (backend.ts: StageRlimits). */
+  readonly rlimits?: { processes: boolean; cpuBackstop: boolean };
 }
 
 const SIGNAL_NAMES: Record<number, string> = Object.fromEntries(
@@ -360,10 +362,11 @@ class StageRun implements RunningStage {
           argv: cmd.argv,
           env: cmd.env,
           cwd: WORK_DIR,
-          cpuSeconds: Math.ceil(cmd.limits.cpuTimeMs / 1000) + 1,
+          cpuSeconds: (this.sandbox.rlimits?.cpuBackstop ?? true) ? Math.ceil(cmd.limits.cpuTimeMs / 1000) + 1 : 0,
           openFiles: cmd.limits.openFiles,
           fileSizeBytes: cmd.limits.fileSizeBytes,
           stackBytes: STACK_BYTES,
+          processes: this.sandbox.rlimits?.processes ? Math.min(cmd.limits.processes, this.sandbox.shape.processes) : 0,
         }),
       );
       this.input.sendInitial(cmd.stdin);

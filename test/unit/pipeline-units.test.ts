@@ -264,6 +264,17 @@ describe('validation', () => {
     expect(prepareExecution({ ...ok, isolation: 'gvisor' }, { runtimes: executor, policy: hardened }).profile.isolation).toBe('gvisor');
   });
 
+  it('refuses isolation "gvisor" for a runtime whose manifest says it cannot run there, naming the reason', () => {
+    const hardened = { ...policy, isolation: ['default' as const, 'gvisor' as const] };
+    const python = executor.findRuntime('py')!;
+    const unsupported = { ...python, gvisorUnsupported: 'its launcher needs ls' };
+    const runtimes = { runtimes: () => [unsupported], findRuntime: () => unsupported };
+    expect(() => prepareExecution({ ...ok, isolation: 'gvisor' }, { runtimes, policy: hardened })).toThrow(
+      expect.objectContaining({ code: 'VALIDATION_FAILED', message: expect.stringContaining('does not run under isolation "gvisor": its launcher needs ls') }),
+    );
+    expect(prepareExecution(ok, { runtimes, policy: hardened }).profile.isolation).toBeUndefined();
+  });
+
   it('names error fields the way clients write them', () => {
     expect(fieldName('body', '/files/0', 'content')).toBe('files[0].content');
     expect(fieldName('body', '')).toBe('body');

@@ -25,6 +25,7 @@ const cmd = (over: Partial<RunCommand> = {}): RunCommand => ({
   openFiles: 256,
   fileSizeBytes: 1024,
   stackBytes: 65536,
+  processes: 0,
   ...over,
 });
 
@@ -115,13 +116,13 @@ describe('encodeRun', () => {
     expect(frame.type).toBe('R');
     const fields = frame.payload.toString('utf8').split('\0');
     expect(fields.pop()).toBe(''); // trailing NUL
-    expect(fields).toEqual(['4', '256', '1024', '65536', '3', '/usr/bin/python3', '-B', 'main.py', '2', 'PATH=/usr/bin', 'HOME=/tmp', '/box']);
+    expect(fields).toEqual(['4', '256', '1024', '65536', '0', '3', '/usr/bin/python3', '-B', 'main.py', '2', 'PATH=/usr/bin', 'HOME=/tmp', '/box']);
   });
 
   it('keeps empty and unicode arguments', () => {
     const frame = new FrameDecoder().push(encodeRun(cmd({ argv: ['./a.out', '', 'ünï'], env: {} })))[0]!;
     const fields = frame.payload.toString('utf8').split('\0');
-    expect(fields.slice(4, 10)).toEqual(['3', './a.out', '', 'ünï', '0', '/box']);
+    expect(fields.slice(5, 11)).toEqual(['3', './a.out', '', 'ünï', '0', '/box']);
   });
 
   it.each<[string, Partial<RunCommand>]>([

@@ -32,6 +32,7 @@ export class BwrapBackend implements SandboxBackend {
   readonly name = 'bwrap' as const;
   /** bwrap's own process (it waits for polyrun-init and reports its exit) lives in the cgroup too. */
   readonly helperProcesses = 1;
+  readonly stageRlimits = { processes: false, cpuBackstop: true };
   private readonly procEntries: { path: string; directory: boolean }[];
   /**
    * The host pid of each running sandbox's bwrap (the launcher's pid: it execs bwrap). A kill spares it:

@@ -7,14 +7,16 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackendLaunch, BackendName, SandboxBackend } from '../backend.js';
+import type { SandboxCgroup } from '../cgroups.js';
 import { OciRuntime, type SandboxProcess } from '../oci.js';
-import { buildSpec } from '../specconv.js';
+import { buildSpec, type SandboxIntent } from '../specconv.js';
 
 /** The runtime's state dir inside an instance dir. */
 export const OCI_STATE_DIR = 'runc';
 
 export class OciBackend implements SandboxBackend {
   readonly runtime: OciRuntime;
+  readonly stageRlimits: { processes: boolean; cpuBackstop: boolean } = { processes: false, cpuBackstop: true };
 
   constructor(
     readonly name: Extract<BackendName, 'oci' | 'gvisor'>,
@@ -24,7 +26,7 @@ export class OciBackend implements SandboxBackend {
     private readonly bundlesDir: string,
     globalArgs: readonly string[] = [],
     /** Changes the spec needs for this runtime (gVisor: see gvisor.ts). */
-    private readonly adaptSpec: (spec: Record<string, unknown>) => Record<string, unknown> = (spec) => spec,
+    private readonly adaptSpec: (spec: Record<string, unknown>, intent: SandboxIntent) => Record<string, unknown> = (spec) => spec,
     /** Threads of the runtime itself inside the sandbox's cgroup (gVisor's Sentry); runc and crun: none. */
     readonly helperProcesses = 0,
   ) {
@@ -38,7 +40,7 @@ export class OciBackend implements SandboxBackend {
   async start(launch: BackendLaunch): Promise<SandboxProcess> {
     const bundle = join(this.bundlesDir, launch.id);
     await mkdir(bundle, { recursive: true, mode: 0o700 });
-    await writeFile(join(bundle, 'config.json'), JSON.stringify(this.adaptSpec(buildSpec(launch.intent))));
+    await writeFile(join(bundle, 'config.json'), JSON.stringify(this.adaptSpec(buildSpec(launch.intent), launch.intent)));
     return this.runtime.run(launch.id, bundle, { niceness: launch.niceness });
   }
 
@@ -46,7 +48,7 @@ export class OciBackend implements SandboxBackend {
     return this.runtime.kill(id);
   }
 
-  async remove(id: string): Promise<void> {
+  async remove(id: string, _cgroup?: SandboxCgroup): Promise<void> {
     // A foreground `run` removes its container when the container ends; a second runtime invocation
     // (~5 ms of CPU) is only needed when that did not happen (start failed half-way, runtime killed).
     if (this.runtime.hasState(id)) await this.runtime.delete(id).catch(() => undefined);

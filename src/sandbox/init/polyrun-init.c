@@ -16,7 +16,9 @@
  *   'F' file:   u32 mode, path, NUL, content       (created under the cwd, O_EXCL|O_NOFOLLOW); the mode's
  *               bit 31 (FILE_OVERWRITE) first unlinks an existing non-directory of that name
  *   'U' unlink: path; removes that file (or empty directory); answered with 'D' (empty) or 'N'
- *   'R' run:    NUL-terminated fields: cpu_seconds, nofile, fsize, stack, argc, argv..., envc, env..., cwd;
+ *   'R' run:    NUL-terminated fields: cpu_seconds, nofile, fsize, stack, nproc, argc, argv..., envc, env..., cwd
+ *               (a limit of 0 is left as it is; nproc is RLIMIT_NPROC, set where the host's pids controller does
+ *               not see the program's processes: gVisor);
  *               starts a stage (answered with 'N' if the fields do not parse)
  *   'G' get:    path; answered with 'D' (u32 mode, content) or 'N' (error text)
  *   Paths of 'F', 'G' and 'U' are walked one component at a time (openat O_NOFOLLOW|O_DIRECTORY): a
@@ -329,7 +331,7 @@ static void list_files(void) {
 }
 
 struct stage {
-  unsigned long long cpu_seconds, nofile, fsize, stack;
+  unsigned long long cpu_seconds, nofile, fsize, stack, nproc;
   char **argv;
   char **envp;
   const char *cwd;
@@ -345,12 +347,13 @@ static int parse_stage(char *payload, uint32_t len, struct stage *s) {
     fields[n++] = p;
     p = nul + 1;
   }
-  if (n < 7) return -1;
+  if (n < 8) return -1;
   size_t i = 0;
   s->cpu_seconds = strtoull(fields[i++], NULL, 10);
   s->nofile = strtoull(fields[i++], NULL, 10);
   s->fsize = strtoull(fields[i++], NULL, 10);
   s->stack = strtoull(fields[i++], NULL, 10);
+  s->nproc = strtoull(fields[i++], NULL, 10);
   size_t argc = strtoull(fields[i++], NULL, 10);
   if (argc == 0 || i + argc >= n) return -1;
   s->argv = calloc(argc + 1, sizeof(char *));
@@ -386,6 +389,7 @@ static void child_exec(struct stage *s, int in_fd, int out_fd, int err_fd) {
   if (s->nofile) set_limit(RLIMIT_NOFILE, s->nofile);
   if (s->fsize) set_limit(RLIMIT_FSIZE, s->fsize);
   if (s->stack) set_limit(RLIMIT_STACK, s->stack);
+  if (s->nproc) set_limit(RLIMIT_NPROC, s->nproc);
   if (chdir(s->cwd) < 0) {
     dprintf(2, "polyrun-init: chdir %s: %s\n", s->cwd, strerror(errno));
     _exit(126);
