@@ -74,7 +74,10 @@ describe.each(RUNS)('$name', ({ gvisor }) => {
       ...(gvisor ? { config: configWithBackend('gvisor') } : {}),
     });
     // Under gVisor: unavailable exactly where the manifest says so, with its reason.
-    expect(ex.unavailable).toEqual(unsupported.map((a) => ({ name: a.runtime, reason: expect.stringContaining(GVISOR_UNSUPPORTED.get(a.runtime)!) })));
+    const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
+    expect([...ex.unavailable].sort(byName)).toEqual(
+      unsupported.map((a) => ({ name: a.runtime, reason: expect.stringContaining(GVISOR_UNSUPPORTED.get(a.runtime)!) })).sort(byName),
+    );
   }, 300_000);
 
   afterAll(async () => {
