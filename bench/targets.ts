@@ -528,9 +528,9 @@ export async function measureStages(ex: SandboxExecutor, programs: HostPrograms,
     const sb = await time('sandbox start (bwrap or runc run, + init hello)', () => Sandbox.start(ex.host, shape));
     try {
       await time('putFiles (1 small file)', () => sb.putFiles(plan.files));
-      await time('cgroup ops before a stage (setLimits, resetPeak, cpu, oom)', async () => {
+      await time('cgroup ops before a stage (setLimits, peak meter, cpu, oom)', async () => {
         await sb.cgroup.setLimits(limits.memoryBytes, limits.processes);
-        await sb.cgroup.resetPeakMemory();
+        sb.cgroup.startPeakMeter().close();
         await sb.cgroup.cpuUsageMicros();
         await sb.cgroup.oomKills();
       });

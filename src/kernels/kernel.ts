@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { StageLimits } from '../limits/limits.js';
 import { BASE_ENV } from '../runtimes/plan.js';
+import type { PeakMeter } from '../sandbox/cgroups.js';
 import type { RunningStage, Sandbox, StageOutcome } from '../sandbox/sandbox.js';
 import { cellStatus, parseReply, type CellError, type CellResult, type Interruption, type KernelState, type KernelView } from './contract.js';
 import { kernelArgv, type KernelSpec } from './kernels.js';
@@ -116,8 +117,14 @@ export class Kernel {
     const cgroup = this.sandbox.cgroup;
     return {
       cpuMicros: () => read(() => cgroup.cpuUsageMicros()),
-      peakMemory: () => read(() => cgroup.peakMemoryBytes()),
-      resetPeak: () => read(() => (cgroup.resetPeakMemory(), 0)),
+      /** The cell's peak memory meter (cgroups.ts startPeakMeter); a dead cgroup's meter reads 0. */
+      peakMeter: (): PeakMeter => {
+        try {
+          return cgroup.startPeakMeter();
+        } catch {
+          return { sample: () => undefined, read: () => 0, close: () => undefined };
+        }
+      },
       oomKills: () => read(() => cgroup.oomKills()),
     };
   }
@@ -150,6 +157,7 @@ class CellRun {
   private readonly started = performance.now();
   private readonly cpuStart: number;
   private readonly oomStart: number;
+  private readonly peak: PeakMeter;
   private interrupted: Interruption = null;
   private timers: NodeJS.Timeout[] = [];
   private done = false;
@@ -164,12 +172,13 @@ class CellRun {
   ) {
     this.result = new Promise((resolve) => (this.settle = resolve));
     const c = kernel.counters;
-    c.resetPeak();
+    this.peak = c.peakMeter();
     this.cpuStart = c.cpuMicros();
     this.oomStart = c.oomKills();
     this.timers.push(setTimeout(() => this.interrupt('time'), limits.wallTimeMs));
     this.timers.push(
       setInterval(() => {
+        this.peak.sample();
         if (c.cpuMicros() - this.cpuStart >= limits.cpuTimeMs * 1000) this.interrupt('time');
       }, CPU_POLL_MS),
     );
@@ -225,6 +234,8 @@ class CellRun {
     for (const t of this.timers) clearTimeout(t);
     this.signal?.removeEventListener('abort', this.onAbort);
     const c = this.kernel.counters;
+    const memoryBytes = read(() => this.peak.read());
+    this.peak.close();
     this.settle({
       status,
       language: this.kernel.spec.language,
@@ -237,7 +248,7 @@ class CellRun {
       error,
       cpuTimeMs: Math.max(0, Math.round((c.cpuMicros() - this.cpuStart) / 1000)),
       wallTimeMs: Math.round(performance.now() - this.started),
-      memoryBytes: c.peakMemory(),
+      memoryBytes,
       kernel: { state, restarted: this.restarted },
     });
   }

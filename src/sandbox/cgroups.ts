@@ -7,7 +7,7 @@
  * absolute because OCI runtimes disagree on relative ones (runc nests them under the caller's own cgroup
  * per hierarchy, crun under the root), and one absolute path means the same dir to runc, crun and runsc.
  */
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, rmdirSync, writeSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type CgroupMode = 'v1' | 'v2';
@@ -68,6 +68,29 @@ export function detectCgroupLayout(): CgroupLayout {
   return layoutFrom(readFileSync('/proc/self/mountinfo', 'utf8'));
 }
 
+/** One stage's peak memory (SandboxCgroup.startPeakMeter). */
+export interface PeakMeter {
+  /** Note the usage now (v2 before Linux 6.12 only; a no-op elsewhere). Never throws. */
+  sample(): void;
+  /** The stage's peak so far, in bytes; throws when the cgroup is gone. */
+  read(): number;
+  /** Release the open file (v2 from 6.12). */
+  close(): void;
+}
+
+/**
+ * A stage's peak memory where the cgroup's peak cannot be reset (cgroup v2 before Linux 6.12), from the
+ * lifetime peak (memory.peak) at the stage's start and end and the highest memory.current sampled during
+ * the stage (pure). When the lifetime peak rose during the stage, the new peak was reached in the stage:
+ * it is the stage's peak, exactly. When it did not, the stage's peak lies between the highest usage seen
+ * and the earlier peak; the earlier peak belongs to an earlier stage (compile, a previous cell), so the
+ * highest usage seen is reported: the closest bound the kernel exposes, never another stage's peak.
+ */
+export function stagePeakBytes(read: { lifetimeAtStart: number; lifetimeAtEnd: number; sampled: number }): number {
+  if (read.lifetimeAtEnd > read.lifetimeAtStart) return read.lifetimeAtEnd;
+  return Math.min(read.sampled, read.lifetimeAtEnd);
+}
+
 /**
  * One sandbox's cgroup. Its files live in memory (cgroupfs never blocks), so they are read and written
  * synchronously: a thread-pool round trip per file would cost more than the read itself on the request path.
@@ -103,10 +126,63 @@ export class SandboxCgroup {
     return Number(readText(this.file('memory', name)));
   }
 
-  /** Reset the peak so the next stage measures its own. */
-  resetPeakMemory(): void {
-    const name = this.layout.mode === 'v1' ? 'memory.max_usage_in_bytes' : 'memory.peak';
-    tryWrite(this.file('memory', name), '0');
+  /**
+   * Start measuring one stage's (or one cell's) peak memory; read it with `read()` at the end and `close()`
+   * the meter. How depends on the kernel:
+   * - v1: memory.max_usage_in_bytes is reset (written 0: it restarts from the current usage).
+   * - v2 from Linux 6.12: memory.peak is reset by writing to it, for reads through that same open file
+   *   only; the meter keeps that fd open for the stage.
+   * - v2 before 6.12 (Debian 12's 6.1): memory.peak cannot be reset and holds the cgroup's lifetime peak,
+   *   so a stage after a hungrier one (compile, an earlier cell) would report the earlier peak. The meter
+   *   reads the lifetime peak at the start and samples memory.current while the stage runs (`sample()`,
+   *   on the CPU poll); `stagePeakBytes` turns those into the stage's peak.
+   */
+  startPeakMeter(): PeakMeter {
+    if (this.layout.mode === 'v1') {
+      const file = this.file('memory', 'memory.max_usage_in_bytes');
+      tryWrite(file, '0');
+      return { sample: () => undefined, read: () => Number(readText(file)), close: () => undefined };
+    }
+    const peakFile = this.file('memory', 'memory.peak');
+    const currentFile = this.file('memory', 'memory.current');
+    let fd: number | undefined;
+    try {
+      fd = openSync(peakFile, 'r+');
+      writeSync(fd, 'reset\n');
+    } catch {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined; // before 6.12: memory.peak is read-only (the open or the write is refused)
+    }
+    if (fd !== undefined) {
+      const own = fd;
+      let closed = false;
+      return {
+        sample: () => undefined,
+        read: () => readFd(own),
+        close: () => {
+          if (!closed) closeSync(own);
+          closed = true;
+        },
+      };
+    }
+    const readNumber = (path: string) => Number(readText(path));
+    const lifetimeAtStart = readNumber(peakFile);
+    let sampled = readNumber(currentFile);
+    return {
+      sample: () => {
+        try {
+          sampled = Math.max(sampled, readNumber(currentFile));
+        } catch {
+          // the cgroup is gone: what was sampled stays
+        }
+      },
+      read: () => {
+        const lifetimeAtEnd = readNumber(peakFile);
+        sampled = Math.max(sampled, readNumber(currentFile));
+        return stagePeakBytes({ lifetimeAtStart, lifetimeAtEnd, sampled });
+      },
+      close: () => undefined,
+    };
   }
 
   oomKills(): number {
@@ -246,6 +322,12 @@ function tryWrite(path: string, value: string): void {
   } catch {
     // optional file (swap accounting, peak reset on older kernels)
   }
+}
+
+function readFd(fd: number): number {
+  const buf = Buffer.alloc(64);
+  const n = readSync(fd, buf, 0, buf.length, 0);
+  return Number(buf.subarray(0, n).toString('utf8').trim());
 }
 
 function readText(path: string): string {

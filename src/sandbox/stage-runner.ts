@@ -12,7 +12,7 @@ import { constants as osConstants } from 'node:os';
 import type { StageSignal } from '../contract/events.js';
 import type { StageLimits } from '../limits/limits.js';
 import type { KillReason } from '../limits/status.js';
-import type { SandboxCgroup } from './cgroups.js';
+import type { PeakMeter, SandboxCgroup } from './cgroups.js';
 import type { FrameChannel, StageListener } from './channel.js';
 import { FRAME, decodeExit, encodeCloseStdin, encodeRun, encodeSignal, encodeStdin, type Frame } from './protocol.js';
 
@@ -237,20 +237,28 @@ export class StageAccounting {
 
   private constructor(
     private readonly cgroup: SandboxCgroup,
+    private readonly peak: PeakMeter,
     private readonly cpuStart: number,
     private readonly oomStart: number,
   ) {
     this.beforeKill = { cpu: cpuStart, peak: 0 };
   }
 
-  /** Write the stage's memory and pids limits (never above the sandbox's), reset the peak, read the start. */
+  /** Write the stage's memory and pids limits (never above the sandbox's), start the peak meter, read the start. */
   static begin(cgroup: SandboxCgroup, limits: StageLimits, shape: { memoryBytes: number; processes: number }): StageAccounting {
     cgroup.setLimits(Math.min(limits.memoryBytes, shape.memoryBytes), Math.min(limits.processes, shape.processes));
-    cgroup.resetPeakMemory();
-    return new StageAccounting(cgroup, cgroup.cpuUsageMicros(), cgroup.oomKills());
+    const peak = cgroup.startPeakMeter();
+    try {
+      return new StageAccounting(cgroup, peak, cgroup.cpuUsageMicros(), cgroup.oomKills());
+    } catch (err) {
+      peak.close();
+      throw err;
+    }
   }
 
+  /** On the CPU poll: the CPU time used so far, and a sample of the memory for the peak meter. */
   cpuUsedMicros(): number {
+    this.peak.sample();
     return readOr(() => this.cgroup.cpuUsageMicros(), this.cpuStart) - this.cpuStart;
   }
 
@@ -258,7 +266,7 @@ export class StageAccounting {
   recordBeforeKill(): void {
     this.beforeKill = {
       cpu: readOr(() => this.cgroup.cpuUsageMicros(), this.cpuStart),
-      peak: readOr(() => this.cgroup.peakMemoryBytes(), 0),
+      peak: readOr(() => this.peak.read(), 0),
     };
   }
 
@@ -267,9 +275,11 @@ export class StageAccounting {
     let cpuTimeMs = Math.round((cpuEnd - this.cpuStart) / 1000);
     // The poller saw the limit crossed; the final read can only be later, but never report less than the limit.
     if (killedFor === 'cpu') cpuTimeMs = Math.max(cpuTimeMs, limits.cpuTimeMs);
+    const memoryBytes = readOr(() => this.peak.read(), this.beforeKill.peak);
+    this.peak.close();
     return {
       cpuTimeMs,
-      memoryBytes: readOr(() => this.cgroup.peakMemoryBytes(), this.beforeKill.peak),
+      memoryBytes,
       oomKilled: readOr(() => this.cgroup.oomKills(), this.oomStart) > this.oomStart,
     };
   }

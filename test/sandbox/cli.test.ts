@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'polyrun-cli-'));
@@ -20,10 +20,12 @@ interface Outcome {
 }
 
 /**
- * Tests that start several `polyrun` processes (each ~1 s through tsx on this machine, more under a
- * parallel suite) or self-test every runtime in a fresh data dir get the spawn's own bound, not vitest's 5 s.
+ * Every test here starts at least one `polyrun` process (about 1 s through tsx when the machine is idle,
+ * several seconds while the gVisor suites run beside it), and some self-test every runtime in a fresh data
+ * dir: the whole file gets the spawn's own bound, not vitest's 5 s.
  */
 const SPAWNS_TIMEOUT_MS = 60_000;
+vi.setConfig({ testTimeout: SPAWNS_TIMEOUT_MS });
 
 function polyrun(args: string[], env: Record<string, string> = {}): Promise<Outcome> {
   return new Promise((done) => {
@@ -120,7 +122,7 @@ describe('polyrun run', () => {
     const noRuntime = await polyrun(['run', file('ok4.py', 'pass')], { POLYRUN_SANDBOX_BACKEND: 'oci', POLYRUN_OCI_RUNTIME: 'no-such-oci-runtime' });
     expect(noRuntime.code).toBe(1);
     expect(noRuntime.stderr).toMatch(/OCI runtime "no-such-oci-runtime" is not usable .*polyrun doctor/);
-  }, SPAWNS_TIMEOUT_MS);
+  });
 });
 
 describe('polyrun runtimes and doctor', () => {
@@ -129,7 +131,7 @@ describe('polyrun runtimes and doctor', () => {
     expect(r.code).toBe(0);
     const { runtimes } = JSON.parse(r.stdout);
     expect(runtimes.map((x: { name: string }) => x.name)).toEqual(expect.arrayContaining(['python', 'c', 'bash']));
-  }, SPAWNS_TIMEOUT_MS);
+  });
 
   it('doctor is green on this host', async () => {
     const r = await polyrun(['doctor']);
@@ -172,4 +174,4 @@ it('run --interactive connects stdin and stdout to the program as they come', as
   expect(await exited).toBe(0);
   expect(stdout).toBe('hello ada\nbye lovelace\n');
   expect(stderr).toMatch(/\[polyrun\] python \S+ \| ok \| exit 0/);
-}, SPAWNS_TIMEOUT_MS);
+});

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { layoutFrom, parseMountInfo, type CgroupLayout } from '../../src/sandbox/cgroups.js';
+import { layoutFrom, parseMountInfo, stagePeakBytes, type CgroupLayout } from '../../src/sandbox/cgroups.js';
 
 // A v1 (hybrid) host as found on this project's CI machine: every controller its own hierarchy, the memory
 // controller placing the service in a nested cgroup, plus a named systemd hierarchy and an empty cgroup2.
@@ -111,5 +111,25 @@ describe('layoutFrom', () => {
     const l = layoutFrom(readFileSync('/proc/self/mountinfo', 'utf8'));
     if (l.mode === 'v1') expect(l.base.memory).toMatch(/^\/sys\/fs\/cgroup\//);
     else expect(l.base['']).toMatch(/^\/sys\/fs\/cgroup/);
+  });
+});
+
+// cgroup v2 before Linux 6.12: memory.peak is the cgroup's lifetime peak and cannot be reset per stage.
+describe('stagePeakBytes', () => {
+  const MiB = 1024 * 1024;
+  it('the lifetime peak rose during the stage: the new peak is the stage\'s own, exactly', () => {
+    expect(stagePeakBytes({ lifetimeAtStart: 40 * MiB, lifetimeAtEnd: 90 * MiB, sampled: 60 * MiB })).toBe(90 * MiB);
+    // the first stage of a fresh sandbox: the peak so far is init's
+    expect(stagePeakBytes({ lifetimeAtStart: MiB, lifetimeAtEnd: 3 * MiB, sampled: MiB })).toBe(3 * MiB);
+  });
+  it('a stage below an earlier stage\'s peak does not report that peak: it reports the highest usage seen', () => {
+    // compile reached 200 MiB, the run stage stayed near 12 MiB
+    expect(stagePeakBytes({ lifetimeAtStart: 200 * MiB, lifetimeAtEnd: 200 * MiB, sampled: 12 * MiB })).toBe(12 * MiB);
+  });
+  it('a stage that reaches exactly the earlier peak reports it (the samples saw it)', () => {
+    expect(stagePeakBytes({ lifetimeAtStart: 50 * MiB, lifetimeAtEnd: 50 * MiB, sampled: 50 * MiB })).toBe(50 * MiB);
+  });
+  it('never more than the lifetime peak, whatever a sample read', () => {
+    expect(stagePeakBytes({ lifetimeAtStart: 10 * MiB, lifetimeAtEnd: 10 * MiB, sampled: 11 * MiB })).toBe(10 * MiB);
   });
 });

@@ -61,7 +61,9 @@ class FakeCgroup {
   setLimits(memory: number, pids: number): void {
     this.limits.push([memory, pids]);
   }
-  resetPeakMemory(): void {}
+  startPeakMeter() {
+    return { sample: () => undefined, read: () => this.peakMemoryBytes(), close: () => undefined };
+  }
   cpuUsageMicros(): number {
     if (this.gone) throw new Error('ENOENT');
     return this.cpu;
