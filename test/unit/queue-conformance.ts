@@ -548,8 +548,10 @@ export function queueConformance(
           if (job.id === failing.id) throw new Error('boom');
           return resultFor(job);
         });
-        const failed = await q.enqueue(failing);
-        const sentinel = await q.enqueue(makeJob()); // one slot: starts once the failing job is over
+        // These two must not time out: only the first three jobs' deadline is short (a loaded machine can
+        // take longer than 30 ms to finish the failing job before the sentinel starts).
+        const failed = await q.enqueue(failing, { waitTimeoutMs: 60_000 });
+        const sentinel = await q.enqueue(makeJob(), { waitTimeoutMs: 60_000 }); // one slot: starts once the failing job is over
         await sentinel.result;
         void [cancelled, timedOut, failed];
         await settle();
