@@ -246,8 +246,12 @@ export function languageOf(m: RuntimeManifest): string {
   return m.language ?? m.name;
 }
 
-/** How long a version probe may take: a toolchain that cannot print its version in this time is unusable. */
-export const VERSION_PROBE_TIMEOUT_MS = 5_000;
+/**
+ * How long a version probe may take: a toolchain that cannot print its version in this time is unusable.
+ * Generous, because the probes run at start-up beside everything else: `elixir --version` (a BEAM boot) took
+ * over 5 s on a loaded 2-core machine, and a runtime must not vanish because its host was busy.
+ */
+export const VERSION_PROBE_TIMEOUT_MS = 20_000;
 
 /**
  * The toolchain's version as installed on the host, or null when it is missing or does not answer. Runs the

@@ -7,7 +7,7 @@
  * service) run sandboxes in the same range, so a process whose cgroup names another instance
  * (`.../polyrun/<other instance>/...`) is not ours: a sandboxed process cannot move itself to another
  * cgroup. Anything else in the range (in our instance's cgroup, or in no polyrun cgroup at all) is a
- * leftover.
+ * leftover, except a process the kernel is already tearing down (it reads as in no cgroup at all).
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
@@ -29,6 +29,25 @@ export interface HostProcess {
   name: string;
   uids: number[];
   cgroup: string;
+  /**
+   * The kernel is tearing it down (PF_EXITING in /proc/PID/stat): its cgroups already read as the root, as
+   * every exiting task is moved there first, so its cgroup names no instance even when it was one's.
+   */
+  exiting: boolean;
+}
+
+/** PF_EXITING, from the kernel's include/linux/sched.h. */
+const PF_EXITING = 0x4;
+
+function isExiting(pid: string): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may hold spaces and parentheses): state, ppid, pgrp, session, tty_nr, tpgid, flags.
+    const flags = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[6]);
+    return (flags & PF_EXITING) !== 0;
+  } catch {
+    return true; // gone meanwhile
+  }
 }
 
 /** Every process on the host with any of its uids (real, effective, saved, fs) in [min, end). */
@@ -57,6 +76,7 @@ export function processesInUidRange(min = SANDBOX_UID_MIN, end = SANDBOX_UID_END
       name: /^Name:\s+(.*)$/m.exec(status)?.[1] ?? '?',
       uids,
       cgroup,
+      exiting: isExiting(entry),
     });
   }
   return found;
@@ -90,6 +110,9 @@ export async function hostLeftovers(ex: HostCleanTarget): Promise<string[]> {
   for (const p of processesInUidRange()) {
     if (p.state === 'Z' && p.ppid !== process.pid) continue;
     const inst = instanceOf(p);
+    // On its way out and already moved to the root cgroups: whose it was cannot be told, and it holds nothing
+    // of a sandbox any more (seen when another test file's sandbox ended at the moment this one looked).
+    if (inst === null && p.exiting && p.state !== 'Z') continue;
     if (inst !== null && inst !== host.instanceId) continue;
     problems.push(`process ${p.pid} (${p.name}, state ${p.state}) uids ${p.uids.join(',')} cgroup ${p.cgroup.replace(/\n/g, ' ')}`);
   }

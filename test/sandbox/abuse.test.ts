@@ -152,6 +152,9 @@ function hostFaultsI386(): boolean {
 }
 const HOST_FAULTS_I386 = hostFaultsI386();
 
+/** What a memory cgroup's peak may exceed its limit by: the charges the kernel forces for an OOM victim. */
+const OOM_FORCED_CHARGE_SLACK = 256 * 1024;
+
 /**
  * How the i386 ABI (int 0x80) ends. On a host whose kernel has no 32-bit entry for 64-bit processes, the
  * instruction faults (SIGSEGV) on every backend, before any syscall is made. Elsewhere the filter kills the
@@ -366,7 +369,9 @@ describe.each(CASES)('$name', ({ pool, backend: caseBackend }) => {
     it('memory bomb: memory_limit', async () => {
       const r = await py(program('memory-bomb.py'), { memoryBytes: 64 * MiB, wallTimeMs: 5000 });
       expect(r.status).toBe('memory_limit');
-      expect(run(r).memoryBytes).toBeLessThanOrEqual(64 * MiB);
+      // The kernel may charge an OOM victim's last allocations past the limit (it must let a dying task
+      // exit): a few pages over, seen once under gVisor (64 MiB + 4 KiB).
+      expect(run(r).memoryBytes).toBeLessThanOrEqual(64 * MiB + OOM_FORCED_CHARGE_SLACK);
       await expectHostClean();
     });
 

@@ -22,9 +22,10 @@ interface Outcome {
 /**
  * Every test here starts at least one `polyrun` process (about 1 s through tsx when the machine is idle,
  * several seconds while the gVisor suites run beside it), and some self-test every runtime in a fresh data
- * dir: the whole file gets the spawn's own bound, not vitest's 5 s.
+ * dir (72 runtimes, two at a time: over a minute while another test file runs beside this one): the whole
+ * file gets the spawn's own bound, not vitest's 5 s.
  */
-const SPAWNS_TIMEOUT_MS = 60_000;
+const SPAWNS_TIMEOUT_MS = 180_000;
 vi.setConfig({ testTimeout: SPAWNS_TIMEOUT_MS });
 
 function polyrun(args: string[], env: Record<string, string> = {}): Promise<Outcome> {
@@ -33,7 +34,7 @@ function polyrun(args: string[], env: Record<string, string> = {}): Promise<Outc
       process.execPath,
       ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args],
       // From the project root so that `--import tsx` resolves; the data dir (detection cache) is the test's own.
-      { cwd: ROOT, env: { ...process.env, POLYRUN_DATA_DIR: join(work, 'data'), ...env }, timeout: 60_000 },
+      { cwd: ROOT, env: { ...process.env, POLYRUN_DATA_DIR: join(work, 'data'), ...env }, timeout: SPAWNS_TIMEOUT_MS },
       (err, stdout, stderr) => done({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
     );
   });

@@ -39,7 +39,8 @@ beforeAll(async () => {
   });
   stdio.stderr?.on('data', (chunk: Buffer) => (stdioStderr += chunk.toString()));
   stdioClient = new Client({ name: 'polyrun-test', version: '1.0.0' });
-  const stdioReady = stdioClient.connect(stdio);
+  // The server answers `initialize` once its runtimes are detected (see the bound of this hook below).
+  const stdioReady = stdioClient.connect(stdio, { timeout: 170_000 });
 
   executor = await createExecutor({ dataDir, languages: ['python', 'bash'] });
   t = await makeTestApp(executor, {
@@ -51,7 +52,9 @@ beforeAll(async () => {
   base = await t.app.listen({ port: 0, host: '127.0.0.1' });
   httpClient = await connectHttp(t.auth());
   await stdioReady;
-}, 60_000);
+  // `polyrun mcp` in a fresh data dir self-tests every runtime before it answers: over a minute on 2 cores
+  // while another test file runs beside this one.
+}, 180_000);
 
 afterAll(async () => {
   await stdioClient?.close();
