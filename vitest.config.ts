@@ -1,8 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 // Two kinds of tests: test/unit (and bench) need neither root nor a sandbox; test/sandbox runs real
-// sandboxes as root. `npm run test:unit` runs the first kind alone; `npm test` runs both, then the cgroup v2
-// VM (test/vm/host.vitest.config.ts) on its own.
+// sandboxes as root. `npm run test:unit` runs the first kind alone; `npm test` runs both.
 export default defineConfig({
   test: {
     // vitest's default is one worker per core but one (cores - 1): on the 2-core machines this runs on that
