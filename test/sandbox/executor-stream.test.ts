@@ -92,7 +92,19 @@ describe('streaming on real sandboxes', () => {
   });
 
   it('sends a signal to the running program', async () => {
-    const program = 'import signal, sys, time\nsignal.signal(signal.SIGUSR1, lambda *a: (print("got usr1", flush=True), sys.exit(7)))\nprint("ready", flush=True)\ntime.sleep(30)\n';
+    // The handler writes with os.write, not print: the host sees "ready" before the program's write() has
+    // returned, so the signal can land inside print's flush, and a print from the handler then raises
+    // Python's "reentrant call" RuntimeError (exit 1) instead of the exit this test is about.
+    const program = [
+      'import os, signal, time',
+      'def on_usr1(*_):',
+      '    os.write(1, b"got usr1\\n")',
+      '    os._exit(7)',
+      'signal.signal(signal.SIGUSR1, on_usr1)',
+      'os.write(1, b"ready\\n")',
+      'time.sleep(30)',
+      '',
+    ].join('\n');
     const events: ExecutionEvent[] = [];
     const listeners = new Set<() => void>();
     const execution = executor.start(
