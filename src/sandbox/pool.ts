@@ -190,8 +190,11 @@ export class SandboxPool {
   private refill(): void {
     if (this.refilling || this.closed || !this.neediest()) return;
     this.refilling = (async () => {
-      // Yield first: `finally` below must run after `this.refilling` is assigned, never before.
-      await null;
+      // Yield a whole turn of the event loop, not just a microtask: starting a sandbox does synchronous work
+      // (bwrap: the cgroup's directories and limits, the spawn) that would otherwise run before the result of
+      // the execution that just ended reaches its caller (measured: +8 ms per warm execution on bwrap).
+      // It also keeps `finally` below after `this.refilling` is assigned.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       try {
         while (!this.closed && this.neediest()) {
           while (this.busy() && !this.closed) {

@@ -54,6 +54,8 @@ afterEach(async () => {
 });
 
 const key = profileKey;
+/** The shrink clock is faked; setImmediate stays real: the pool yields a turn of the event loop before a refill. */
+const CLOCK_ONLY: Parameters<typeof vi.useFakeTimers>[0] = { toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] };
 
 describe('SandboxPool per profile', () => {
   it('starts with the default profile at its initial size and nothing else', async () => {
@@ -126,7 +128,7 @@ describe('SandboxPool per profile', () => {
   });
 
   it('shrinks each profile on its own: loopback to 0 (and forgotten), default to minSize', async () => {
-    vi.useFakeTimers();
+    vi.useFakeTimers(CLOCK_ONLY);
     const p = pool({ minSize: 1, maxSize: 4, shrinkAfterMs: 10_000 });
     expect(p.take(SHAPE)).toBeUndefined(); // default target 2 (the first start may still run)
     await p.warm();
@@ -144,7 +146,7 @@ describe('SandboxPool per profile', () => {
   });
 
   it('a recent miss keeps a profile from shrinking', async () => {
-    vi.useFakeTimers();
+    vi.useFakeTimers(CLOCK_ONLY);
     const p = pool({ minSize: 0, maxSize: 4, shrinkAfterMs: 10_000 });
     expect(p.take(SHAPE, LOOPBACK)).toBeUndefined();
     p.executionFinished();
