@@ -25,6 +25,7 @@ import { BASE_ENV, planExecution, type ExecutionPlan } from '../src/runtimes/pla
 import { findManifest } from '../src/runtimes/registry.js';
 import type { PoolStats } from '../src/sandbox/pool.js';
 import { Sandbox } from '../src/sandbox/sandbox.js';
+import { HttpClient, type ClientAnswer } from './http-client.js';
 import { parseProcStat } from './stats.js';
 
 // --- workloads --------------------------------------------------------------------------------------
@@ -270,14 +271,16 @@ export class HttpTarget implements Target {
     readonly url: string,
     private readonly executor: SandboxExecutor,
     private readonly dataDir: string,
+    private readonly client: HttpClient,
     readonly id: TargetId,
     readonly title: string,
   ) {}
 
   /**
    * The real service (buildApp: auth off, the whole pipeline, the in-process queue) on 127.0.0.1, a free
-   * port, in front of `executor` (which it does not close). Rate limits and quotas of the anonymous tenant
-   * are raised out of the way: the bench measures execution, not the limiter.
+   * port, in front of `executor` (which it does not close), asked by a client in a process of its own
+   * (bench/http-client-main.ts says why). Rate limits and quotas of the anonymous tenant are raised out of
+   * the way: the bench measures execution, not the limiter.
    */
   static async start(
     executor: SandboxExecutor,
@@ -304,19 +307,16 @@ export class HttpTarget implements Target {
     await app.listen({ host: '127.0.0.1', port: 0 });
     const address = app.server.address();
     if (!address || typeof address === 'string') throw new Error('the service did not report a TCP address');
-    return new HttpTarget(app, `http://127.0.0.1:${address.port}`, executor, dataDir, id, title);
+    return new HttpTarget(app, `http://127.0.0.1:${address.port}`, executor, dataDir, HttpClient.start(), id, title);
   }
 
   async prepare(): Promise<void> {}
 
   async run(w: Workload): Promise<Sample> {
     const body = JSON.stringify({ language: w.language, files: w.files });
-    const t0 = performance.now();
-    // Node's fetch (undici) keeps the connection alive between requests.
-    const response = await fetch(`${this.url}/v1/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-    const result = (await response.json()) as ExecutionResult & { error?: { code: string; message: string } };
-    const ms = performance.now() - t0;
-    if (response.status !== 200) throw new Error(`http: ${w.id}: HTTP ${response.status} ${result.error?.code}: ${result.error?.message}`);
+    const { ms, status, text } = await this.client.request('POST', `${this.url}/v1/execute`, body);
+    const result = JSON.parse(text) as ExecutionResult & { error?: { code: string; message: string } };
+    if (status !== 200) throw new Error(`http: ${w.id}: HTTP ${status} ${result.error?.code}: ${result.error?.message}`);
     checkResult(w, result, this.id);
     return sampleOf(ms, result);
   }
@@ -336,33 +336,25 @@ export class HttpTarget implements Target {
    * up to validation (auth, rate limit, quota with its usage store, schema) and is refused there.
    */
   async measurePipeline(runs: number): Promise<Record<string, number[]>> {
-    const probes: [string, () => Promise<Response>][] = [
-      ['HTTP GET /healthz (keep-alive round trip)', () => fetch(`${this.url}/healthz`)],
-      ['HTTP GET /v1/runtimes (auth + rate limit)', () => fetch(`${this.url}/v1/runtimes`)],
-      [
-        'HTTP POST /v1/execute refused at validation (pipeline, no execution)',
-        () =>
-          fetch(`${this.url}/v1/execute`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ language: 'no-such-language', files: [{ name: 'main.py', content: "print('hello')\n" }] }),
-          }),
-      ],
+    const refused = JSON.stringify({ language: 'no-such-language', files: [{ name: 'main.py', content: "print('hello')\n" }] });
+    const probes: [string, () => Promise<ClientAnswer>][] = [
+      ['HTTP GET /healthz (keep-alive round trip)', () => this.client.request('GET', `${this.url}/healthz`)],
+      ['HTTP GET /v1/runtimes (auth + rate limit)', () => this.client.request('GET', `${this.url}/v1/runtimes`)],
+      ['HTTP POST /v1/execute refused at validation (pipeline, no execution)', () => this.client.request('POST', `${this.url}/v1/execute`, refused)],
     ];
     const out: Record<string, number[]> = {};
     for (const [name, probe] of probes) {
       out[name] = [];
       for (let i = 0; i < runs + 3; i++) {
-        const t0 = performance.now();
-        const response = await probe();
-        await response.arrayBuffer();
-        if (i >= 3) out[name]!.push(performance.now() - t0);
+        const { ms } = await probe();
+        if (i >= 3) out[name]!.push(ms);
       }
     }
     return out;
   }
 
   async close(): Promise<void> {
+    await this.client.close();
     await this.app.close();
     await rm(this.dataDir, { recursive: true, force: true });
   }

@@ -73,7 +73,7 @@ describe('shared state across two API nodes', () => {
 
   it('concurrency quota: a run on node A holds the slot for node B too; events stream from the worker', async () => {
     requests++;
-    const running = await streamUntilOutput(a, 'echo first; sleep 1; echo second');
+    const running = await streamUntilOutput(a, 'echo first; sleep 5; echo second');
     requests++;
     const refused = await execute(b, { language: 'bash', files: [{ content: 'echo no' }] });
     expect(refused.status).toBe(429);

@@ -68,7 +68,7 @@ describe('POST /v1/judge on real sandboxes', () => {
       c([
         { name: 'ok', stdin: 'add 1 2', expected: '3\n', weight: 2 },
         { name: 'wa', stdin: 'wrong 1 2', expected: '3\n' },
-        { name: 'tle', stdin: 'spin', expected: '', limits: { cpuTimeMs: 300, wallTimeMs: 2000 } },
+        { name: 'tle', stdin: 'spin', expected: '', limits: { cpuTimeMs: 300, wallTimeMs: 6000 } },
         { name: 'mle', stdin: 'eat', expected: '', limits: { memoryBytes: 32 * MiB } },
         { name: 'ole', stdin: 'flood', expected: '', limits: { outputBytes: 4096 } },
         { name: 'exit', stdin: 'exit 3', expected: '' },

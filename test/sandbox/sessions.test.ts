@@ -138,7 +138,8 @@ describe('sessions on real sandboxes', () => {
     expect(usage.executions.used).toBe(before.executions.used + 1);
     expect(usage.cpuSeconds.used).toBeGreaterThan(before.cpuSeconds.used);
     expect(usage.concurrent.used).toBe(0);
-    const slow = sh(id, 'sleep 1; echo slow');
+    // Busy for long enough that the second exec surely arrives while it runs, however loaded the machine.
+    const slow = sh(id, 'sleep 5; echo slow');
     await until(async () => (await req('GET', `/v1/sessions/${id}`)).json.busy === true, 5_000);
     const busy = await sh(id, 'echo fast');
     expect(busy.status).toBe(409);
@@ -158,7 +159,8 @@ describe('sessions on real sandboxes', () => {
     expect(fourth.json.error.code).toBe('SESSION_LIMIT');
     for (const id of ids) expect((await req('DELETE', `/v1/sessions/${id}`)).status).toBe(200);
 
-    const idle = await create({ idleTimeoutMs: 300 });
+    // Idle long enough that the reaper cannot take it before its one exec arrives.
+    const idle = await create({ idleTimeoutMs: 2_000 });
     expect((await sh(idle, 'sleep 1000 & echo started')).json.run.stdout).toBe('started\n');
     const aged = await create({ maxLifetimeMs: 800 });
     // used all the time, it still ends at the end of its lifetime

@@ -324,7 +324,9 @@ export function queueConformance(
       const p = heldProcessor();
       work(q, p.processor, 1);
       const sentinel = makeJob();
-      const next = await q.enqueue(sentinel);
+      // A deadline of its own: the queue's 50 ms would also time out the sentinel on a loaded machine (a
+      // new BullMQ worker connects and fetches within it only when the machine is idle).
+      const next = await q.enqueue(sentinel, { waitTimeoutMs: 60_000 });
       (await p.nth(0)).finish();
       await next.result;
       expect(p.ids()).toEqual([sentinel.id]);

@@ -1,14 +1,14 @@
 /**
- * cgroup v2, proven (`npm run test:vm`, not part of `npm test`: see docs/operations.md for why): this host's
- * cgroups may be v1 (hybrid), so scripts/cgroup2-vm boots a Debian 12 VM (qemu; the image is built once
- * from Debian packages into /var/cache/polyrun/cgroup2-vm) whose only hierarchy is cgroup v2, and runs
- * test/vm/cgroup2.vmtest.ts there with crun, runc and bwrap. This test runs the script and asserts that
- * every case passed in the guest, for every backend; none skipped.
+ * cgroup v2, proven (`npm test` runs it after the other test files, on its own; `npm run test:vm` alone):
+ * this host's cgroups may be v1 (hybrid), so scripts/cgroup2-vm boots a Debian 12 VM (qemu; the image is
+ * built once from Debian packages into /var/cache/polyrun/cgroup2-vm by scripts/setup --test) whose only
+ * hierarchy is cgroup v2, and runs test/vm/cgroup2.vmtest.ts there with crun, runc and bwrap. This test
+ * runs the script and asserts that every case passed in the guest, for every backend; none skipped.
  *
- * Time: 6 min 12 s on an idle 2-core host under TCG emulation, plus the image build the first time on a
- * machine (275 s on a busy host). Where the VM cannot be built or booted (no qemu or mmdebstrap:
- * scripts/setup --vm installs them; no route to the Debian mirror for the first build) this test fails with
- * the script's reason.
+ * Time: 6 min on an idle 2-core host under single-threaded TCG emulation (docs/operations.md says why that
+ * mode and not beside other files). Where the VM cannot be built or booted (no qemu or mmdebstrap:
+ * scripts/setup --test installs them; no route to the Debian mirror for the first build) this test fails
+ * with the script's reason.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';

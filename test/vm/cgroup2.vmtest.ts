@@ -56,6 +56,15 @@ it('runs in the VM: cgroup v2 only, every controller enabled for children', () =
 });
 
 /** A python program that holds `mib` MiB (every page touched) for `holdS` seconds, then prints its size. */
+/**
+ * How to start test/fixtures/crashing-service.ts: the bundle scripts/cgroup2-vm made of it on the host
+ * (starts in seconds under emulation), else through tsx (compiles polyrun's sources first: over a minute).
+ */
+function crashingService(): string[] {
+  const bundle = join(ROOT, 'dist/vm/crashing-service.mjs');
+  return existsSync(bundle) ? [bundle] : ['--import', 'tsx', join(ROOT, 'test/fixtures/crashing-service.ts')];
+}
+
 const hold = (mib: number, holdS = 0.3) => `import time\nb = b"\\x01" * (${mib} << 20)\ntime.sleep(${holdS})\nprint(len(b) >> 20)\n`;
 
 describe.each(CASES.map((c) => [c.name, c] as const))('%s', (_name, c) => {
@@ -146,7 +155,12 @@ describe.each(CASES.map((c) => [c.name, c] as const))('%s', (_name, c) => {
   it("per-stage peak memory: a stage after a hungrier one reports its own peak, not the earlier stage's", async () => {
     const sandbox = await Sandbox.start(ex.host, SHAPE);
     const stage = (code: string) =>
-      sandbox.runStage({ argv: ['/usr/bin/python3', '-c', code], env: { PATH: '/usr/bin:/bin' }, limits: { ...DEFAULT_LIMITS.run, memoryBytes: 200 * MiB } });
+      // Time limits far above the default: filling 150 MiB page by page takes seconds of CPU under emulation.
+      sandbox.runStage({
+        argv: ['/usr/bin/python3', '-c', code],
+        env: { PATH: '/usr/bin:/bin' },
+        limits: { ...DEFAULT_LIMITS.run, memoryBytes: 200 * MiB, cpuTimeMs: 60_000, wallTimeMs: 120_000 },
+      });
     try {
       const big = await stage(hold(120));
       expect(big.stdout.toString(), big.stderr.toString()).toBe('120\n');
@@ -229,7 +243,7 @@ describe.each(CASES.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     const dir = mkdtempSync(`/run/polyrun-vm-sweep-${c.name}-`);
     chmodSync(dir, 0o755);
     try {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/crashing-service.ts'), dir, c.backend], {
+      const child = spawn(process.execPath, [...crashingService(), dir, c.backend], {
         cwd: ROOT,
         env: { ...process.env, POLYRUN_OCI_RUNTIME: c.ociRuntime },
         stdio: ['ignore', 'pipe', 'inherit'],

@@ -1,8 +1,9 @@
 import { resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
-// `npm run test:vm` on the host: boots the cgroup v2 VM (scripts/cgroup2-vm) and checks its results. The
-// guest's own suite (*.vmtest.ts) has its config beside this one; the root vitest.config.ts includes neither.
+// On the host, after the root config's files in `npm test` (and alone in `npm run test:vm`): boots the cgroup
+// v2 VM (scripts/cgroup2-vm) and checks its results. Its own run, not a file of the root config: beside other
+// test files the emulated VM starves. The guest's suite (*.vmtest.ts) has its config beside this one.
 export default defineConfig({
   root: resolve(import.meta.dirname, '..', '..'),
   test: {
