@@ -109,7 +109,7 @@ describe('the playground in Chromium', () => {
         '',
         'name = sys.stdin.readline().strip()',
         'print(f"Hello, {name}!", flush=True)',
-        'time.sleep(1)  # the greeting is on the page already',
+        'time.sleep(3)  # the greeting is on the page already; the status still says running',
         'for i in range(1, 4):',
         '    print(f"{i} squared is {i * i}", flush=True)',
         'print("a warning, on stderr", file=sys.stderr)',

@@ -15,6 +15,7 @@ import { DEFAULT_LIMITS, MAX_LIMITS } from '../../src/limits/limits.js';
 import type { RuntimeInfo } from '../../src/runtimes/catalogue.js';
 import { loadManifests } from '../../src/runtimes/registry.js';
 import { appsCleanedAfterEach } from '../helpers/app.js';
+import { until } from '../helpers/cluster.js';
 import { FakeExecutor, stage } from '../helpers/fake-executor.js';
 
 const runtime = (name: string, version: string, aliases: string[] = []): RuntimeInfo => ({
@@ -370,12 +371,15 @@ describe('callbacks', async () => {
 
   it("PUTs Judge0's body (default fields, base64) after the submission finished; counted in metrics", async () => {
     const received: { method?: string; type?: string; body: string }[] = [];
+    let arrived!: () => void;
+    const delivered = new Promise<void>((resolve) => (arrived = resolve));
     const server = createServer((req, res) => {
       let body = '';
       req.on('data', (d) => (body += d));
       req.on('end', () => {
         received.push({ method: req.method, type: req.headers['content-type'], body });
         res.end('ok');
+        arrived();
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -392,14 +396,15 @@ describe('callbacks', async () => {
           payload: { source_code: 'print:hi\n', language_id: 71, callback_url: `http://127.0.0.1:${port}/cb` },
         });
         expect(res.statusCode).toBe(201);
-        for (let i = 0; i < 200 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+        await delivered; // the callback is sent after the answer, whenever the service gets to it
         expect(received).toHaveLength(1);
         expect(received[0]).toMatchObject({ method: 'PUT', type: 'application/json' });
         const body = JSON.parse(received[0]!.body);
         expect(Object.keys(body)).toEqual(['stdout', 'time', 'memory', 'stderr', 'token', 'compile_output', 'message', 'status']);
         expect(body).toMatchObject({ stdout: 'aGkK\n', token: res.json().token, status: { id: 3, description: 'Accepted' } });
-        const metrics = (await t.app.inject({ url: '/metrics' })).body;
-        expect(metrics).toMatch(/polyrun_judge0_callbacks_total\{outcome="delivered"\} 1/);
+        // counted once the PUT's answer is back at the service, a moment after the test server sent it
+        await until('the delivery counted', async () =>
+          /polyrun_judge0_callbacks_total\{outcome="delivered"\} 1/.test((await t.app.inject({ url: '/metrics' })).body), 30_000, 10);
       } finally {
         await t.cleanup();
       }
