@@ -54,11 +54,12 @@ export const packageRoutes: FastifyPluginAsync<{ services: AppServices }> = asyn
     return next;
   };
 
-  async function views(): Promise<PackageView[]> {
-    const installed = await installedPackages(packagesOf(manifests).apt);
-    const candidates = await candidateVersions(manifests.map((m) => m.packages.apt?.[0]).filter((p): p is string => p !== undefined));
+  /** What each of `of` is here (installed, its version); only those are asked of dpkg, apt and the binaries. */
+  async function views(of: RuntimeManifest[] = manifests): Promise<PackageView[]> {
+    const installed = await installedPackages(packagesOf(of).apt);
+    const candidates = await candidateVersions(of.map((m) => m.packages.apt?.[0]).filter((p): p is string => p !== undefined));
     return Promise.all(
-      manifests.map(async (m) => {
+      of.map(async (m) => {
         const present = isInstalled(m, installed);
         const detected = services.executor.runtimes().find((r) => r.name === m.name)?.version;
         const version = present ? (detected ?? (await probeVersion(m))) : candidates.get(m.packages.apt?.[0] ?? '');
@@ -68,8 +69,7 @@ export const packageRoutes: FastifyPluginAsync<{ services: AppServices }> = asyn
   }
 
   async function choose(body: PackageBody, wantInstalled: boolean): Promise<PackageView> {
-    const candidates = manifestsFor(manifests, body.language);
-    const all = (await views()).filter((v) => candidates.includes(v.manifest));
+    const all = await views(manifestsFor(manifests, body.language));
     const matching = all.filter((v) => v.installed === wantInstalled);
     const chosen = chooseRuntime(
       matching.map((v) => ({ name: v.manifest.name, language: languageOf(v.manifest), version: v.version, view: v })),
