@@ -166,9 +166,13 @@ export function queueConformance(
     const made: JobQueue[] = [];
     const workers: QueueWorker[] = [];
 
-    /** A queue for this test; a generous default wait so a broken queue fails on QUEUE_TIMEOUT, not hangs. */
+    /**
+     * A queue for this test. The default wait is generous, so that a job behind several Redis round trips on
+     * a loaded machine still starts; it stays under the test timeout, so a broken queue fails on
+     * QUEUE_TIMEOUT, not a hang.
+     */
     async function queue(o: { maxQueued?: number; waitTimeoutMs?: number } = {}): Promise<JobQueue> {
-      const q = await makeQueue({ maxQueued: o.maxQueued ?? 10, waitTimeoutMs: o.waitTimeoutMs ?? 3_000 });
+      const q = await makeQueue({ maxQueued: o.maxQueued ?? 10, waitTimeoutMs: o.waitTimeoutMs ?? 30_000 });
       made.push(q);
       return q;
     }
